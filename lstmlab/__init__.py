@@ -1,0 +1,8 @@
+"""lstmlab: recurrent networks (LSTM, GRU, RNN) that train in minutes on a laptop CPU."""
+
+__version__ = "0.1.0"
+
+from .api import LanguageModel, Score, load, prepare, train  # noqa: E402
+from .errors import LstmlabError  # noqa: E402
+
+__all__ = ["LanguageModel", "LstmlabError", "Score", "load", "prepare", "train", "__version__"]

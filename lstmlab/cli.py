@@ -1,0 +1,222 @@
+"""`lstmlab` command line: a thin shell over the Python API (api.py).
+
+Every flag defaults to None here and is passed on only when given, so the
+defaults live in one place: the config dataclasses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from typing import Any, Optional
+
+from . import __version__, api
+from .config import CELLS, OBJECTIVES, OPTIMIZERS, SCHEDULES, DataConfig, ModelConfig, TrainConfig
+from .corpus import BUILTIN_CORPORA
+from .errors import LstmlabError
+from .trainer import TrainingInterrupted
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake gets one line (problem + where to look), not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _default(config: type, name: str) -> Any:
+    return next(f.default for f in fields(config) if f.name == name)
+
+
+def _hidden_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer sizes like 512 or 256,128, got {text!r}") from None
+    return sizes
+
+
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cleaning the text")
+    g.add_argument("--encoding", help=f"text encoding of the corpus files (default {_default(DataConfig, 'encoding')}); try latin-1 for old files")
+    g.add_argument("--no-strip-gutenberg", dest="strip_gutenberg", action="store_false", default=None,
+                   help="keep Project Gutenberg headers and footers (they are cut by default)")
+    g.add_argument("--lowercase", action="store_true", default=None, help="lowercase the text (prompts are then lowercased too)")
+    g.add_argument("--collapse-whitespace", action="store_true", default=None,
+                   help="turn every run of spaces and newlines into one space, as seed 000 does")
+    g.add_argument("--min-count", type=int, help="characters seen fewer times than this become the unknown symbol (default 1: keep all)")
+    g.add_argument("--val-fraction", type=float, help=f"share of the text, taken from its end, held out for validation (default {_default(DataConfig, 'val_fraction')})")
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    t = TrainConfig
+    m = p.add_argument_group("model")
+    m.add_argument("--cell", choices=CELLS, help=f"recurrent cell (default {_default(ModelConfig, 'cell')})")
+    m.add_argument("--hidden", dest="hidden_sizes", type=_hidden_sizes,
+                   help="hidden size of each layer, comma separated: 512, or 256,128 for seed 000's two layers (default 512)")
+    m.add_argument("--embed-dim", type=int, help=f"character embedding size (default {_default(ModelConfig, 'embed_dim')})")
+    m.add_argument("--dropout", type=float, help="dropout between layers and before the output layer (default 0)")
+    m.add_argument("--tie-embeddings", action="store_true", default=None,
+                   help="share the embedding with the output layer (needs --embed-dim equal to the last hidden size)")
+
+    o = p.add_argument_group("objective")
+    o.add_argument("--objective", choices=OBJECTIVES,
+                   help="tbptt: every character is a target, state carried between chunks (default); "
+                        "window: the seeds' recipe, one target per window")
+    o.add_argument("--seq-len", type=int, help=f"characters per back-propagation chunk (default {_default(t, 'seq_len')})")
+    o.add_argument("--window", type=int, help=f"window length for --objective window (default {_default(t, 'window')})")
+    o.add_argument("--step", type=int, help=f"distance between windows for --objective window (default {_default(t, 'step')})")
+    o.add_argument("--batch-size", type=int, help=f"streams (tbptt) or windows per batch (default {_default(t, 'batch_size')})")
+
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {_default(t, 'optimizer')}); sgd uses momentum 0.9")
+    g.add_argument("--lr", type=float, help=f"peak learning rate (default {_default(t, 'lr')})")
+    g.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
+    g.add_argument("--schedule", choices=SCHEDULES,
+                   help="learning-rate schedule after warm-up (default cosine, ending at lr x --min-lr-ratio)")
+    g.add_argument("--warmup-steps", type=int, help=f"linear warm-up steps (default {_default(t, 'warmup_steps')})")
+    g.add_argument("--min-lr-ratio", type=float, help=f"cosine's final rate as a share of --lr (default {_default(t, 'min_lr_ratio')})")
+    g.add_argument("--gamma", type=float, help=f"factor for step decay and reduce-on-plateau (default {_default(t, 'gamma')})")
+    g.add_argument("--decay-every", type=int, help=f"steps between step decays (default {_default(t, 'decay_every')})")
+    g.add_argument("--plateau-patience", type=int, help=f"evaluations without improvement before a plateau decay (default {_default(t, 'plateau_patience')})")
+    g.add_argument("--clip", dest="clip_grad_norm", type=float,
+                   help=f"clip the gradient norm to this (default {_default(t, 'clip_grad_norm')}; 0 turns it off)")
+    g.add_argument("--seed", type=int, help="random seed; the same seed and settings give the same weights (default 0)")
+
+    b = p.add_argument_group("budget and logging")
+    b.add_argument("--minutes", type=float, help="wall-clock budget (default 10, unless --steps or --epochs is given)")
+    b.add_argument("--epochs", type=float, help="passes over the training text")
+    b.add_argument("--steps", dest="max_steps", type=int, help="optimiser steps")
+    b.add_argument("--eval-every", type=int, help=f"steps between validations and checkpoints (default {_default(t, 'eval_every')})")
+    b.add_argument("--eval-chars", type=int, help=f"validate on at most this many held-out characters (default {_default(t, 'eval_chars'):,}; 0 = all)")
+    b.add_argument("--patience", type=int, help=f"stop after this many validations without improvement (default {_default(t, 'patience')}; 0 = never)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="lstmlab", description="Train, sample and score recurrent character language models on a CPU.")
+    parser.add_argument("--version", action="version", version=f"lstmlab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    corpus_help = ("a .txt file, a folder of .txt files, an http(s) URL, gutenberg:<id>, "
+                   f"or a built-in corpus ({', '.join('builtin:' + n for n in BUILTIN_CORPORA)})")
+
+    p = sub.add_parser("prepare", help="clean and encode a corpus; print its statistics",
+                       description="Clean and encode a corpus into a folder (tokens.bin, vocab.json, meta.json) that train can read.")
+    p.add_argument("corpus", metavar="CORPUS", help=corpus_help)
+    p.add_argument("--out", required=True, help="folder to write the prepared corpus to")
+    _add_data_flags(p)
+
+    p = sub.add_parser("train", help="train a character language model",
+                       description="Train a character language model. Writes RUN/config.json, vocab.json, model.safetensors "
+                                   "(best), checkpoint.safetensors (last, resumable), metrics.jsonl and loss.png.")
+    p.add_argument("corpus", metavar="CORPUS", nargs="?", help=corpus_help + ", or a folder made by lstmlab prepare")
+    p.add_argument("--out", help="run folder to create (must not hold a run already)")
+    p.add_argument("--resume", metavar="RUN", help="continue RUN where it stopped; --steps/--minutes/--epochs then mean 'this much more'")
+    p.add_argument("--no-progress", dest="show_progress", action="store_false", default=None, help="hide the progress bar")
+    _add_data_flags(p)
+    _add_train_flags(p)
+
+    p = sub.add_parser("generate", help="write text with a trained model",
+                       description="Write text with a trained model, streamed to stdout.")
+    p.add_argument("run", metavar="RUN", help="run folder made by lstmlab train")
+    p.add_argument("--prompt", default="", help="text to start from (default: none, a fresh state)")
+    p.add_argument("--length", type=int, default=400, help="characters to generate (default 400)")
+    p.add_argument("--temperature", type=float, default=0.7, help="below 1: safer, above 1: wilder, 0: greedy (default 0.7)")
+    p.add_argument("--top-k", type=int, help="sample only from the k most likely characters")
+    p.add_argument("--top-p", type=float, help="sample only from the most likely characters that cover this probability")
+    p.add_argument("--seed", type=int, help="random seed for reproducible samples")
+    p.add_argument("--num-samples", type=int, default=1, help="samples to write, generated together as one batch (default 1)")
+
+    p = sub.add_parser("evaluate", help="score a text with a trained model (bits per character)",
+                       description="Score FILE under a trained model: bits and nats per character.")
+    p.add_argument("run", metavar="RUN", help="run folder made by lstmlab train")
+    p.add_argument("file", metavar="FILE", help="text to score (cleaned the way the training text was)")
+    p.add_argument("--encoding", default="utf-8", help="encoding of FILE (default utf-8)")
+
+    sub.add_parser("corpora", help="list the built-in corpora", description="List the built-in corpora.")
+    return parser
+
+
+def _settings(args: argparse.Namespace, skip: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if v is not None and k not in skip}
+
+
+def _cmd_prepare(args) -> None:
+    api.prepare(args.corpus, args.out, **_settings(args, {"command", "corpus", "out"}))
+    print(f"prepared corpus written to {args.out}")
+
+
+def _cmd_train(args) -> None:
+    settings = _settings(args, {"command", "corpus", "out", "resume", "show_progress"})
+    if args.resume:
+        if args.corpus or (args.out and args.out != args.resume):
+            raise LstmlabError("with --resume RUN, give neither CORPUS nor a different --out: the run remembers its corpus")
+        api.train(out=args.resume, resume=True, show_progress=args.show_progress, **settings)
+    else:
+        if not args.corpus:
+            raise LstmlabError("give a CORPUS to train on (e.g. builtin:shakespeare), or --resume RUN")
+        if not args.out:
+            raise LstmlabError("give --out RUN, the folder to save the run in (e.g. --out runs/first)")
+        api.train(args.corpus, args.out, show_progress=args.show_progress, **settings)
+    print(f"generate text with: lstmlab generate {args.resume or args.out} --prompt \"...\"")
+
+
+def _cmd_generate(args) -> None:
+    lm = api.load(args.run)
+    options = dict(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                   num_samples=args.num_samples, seed=args.seed)
+    if args.num_samples == 1:
+        stream = lm.stream(args.prompt, **options)  # checks the options before anything is printed
+        first = next(stream, None)
+        sys.stdout.write(lm.normalize(args.prompt))
+        for step in ([first] if first else []) + [None]:
+            if step is None:
+                break
+            sys.stdout.write(step[0])
+        for step in stream:
+            sys.stdout.write(step[0])
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+    else:
+        for i, text in enumerate(lm.generate(args.prompt, **options), start=1):
+            print(f"----- sample {i} -----\n{text}")
+
+
+def _cmd_evaluate(args) -> None:
+    print(api.load(args.run).evaluate_file(args.file, encoding=args.encoding))
+
+
+def _cmd_corpora(args) -> None:
+    for name, description in BUILTIN_CORPORA.items():
+        print(f"builtin:{name:<24} {description}")
+
+
+COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "generate": _cmd_generate,
+            "evaluate": _cmd_evaluate, "corpora": _cmd_corpora}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except LstmlabError as exc:
+        print(f"lstmlab {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except TrainingInterrupted as exc:
+        print(f"lstmlab: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("lstmlab: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `lstmlab generate RUN | head`
+        sys.stderr.close()
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Typed, frozen settings for each stage, saved as readable JSON beside every run.
+
+Change a setting with `dataclasses.replace(cfg, field=value)`; unknown keys in a
+JSON file are errors, never silently ignored. Every check that can be made
+before training starts is made here, so a bad flag fails in a second with a
+message that names the fix instead of after ten minutes of training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import LstmlabError
+
+CELLS = ("lstm", "gru", "rnn")
+OBJECTIVES = ("tbptt", "window")
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine", "step", "plateau")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise LstmlabError(message)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the text comes from and how it is cleaned before encoding."""
+
+    source: str = "builtin:shakespeare"
+    encoding: str = "utf-8"
+    strip_gutenberg: bool = True
+    lowercase: bool = False
+    collapse_whitespace: bool = False
+    # Characters seen fewer times than this map to the unknown symbol.
+    min_count: int = 1
+    # The last fraction of the text is held out for validation (nanoGPT's
+    # shakespeare_char takes the last 10% too), so validation text is text the
+    # model has never seen, not a shuffled sample of overlapping windows.
+    val_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        _require(self.min_count >= 1, f"--min-count must be at least 1, got {self.min_count}")
+        _require(
+            0.0 < self.val_fraction < 1.0,
+            f"--val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction}; try 0.1",
+        )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Embedding -> stacked recurrent layers -> linear head."""
+
+    vocab_size: int
+    cell: str = "lstm"
+    hidden_sizes: tuple[int, ...] = (512,)
+    embed_dim: int = 64
+    # Applied between recurrent layers and before the head (not on recurrent
+    # connections, which would disturb the memory the cell is meant to keep).
+    dropout: float = 0.0
+    # Share the embedding matrix with the output layer; needs embed_dim equal to
+    # the last hidden size.
+    tie_embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        _require(self.cell in CELLS, f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        _require(self.vocab_size >= 2, f"the vocabulary has {self.vocab_size} symbol(s); the corpus needs at least 2 distinct characters")
+        _require(
+            len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
+            f"--hidden needs positive layer sizes such as 512 or 256,128, got {','.join(map(str, self.hidden_sizes)) or 'nothing'}",
+        )
+        _require(self.embed_dim >= 1, f"--embed-dim must be positive, got {self.embed_dim}")
+        _require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        _require(
+            not self.tie_embeddings or self.embed_dim == self.hidden_sizes[-1],
+            f"--tie-embeddings needs --embed-dim equal to the last hidden size "
+            f"({self.embed_dim} vs {self.hidden_sizes[-1]}); pass --embed-dim {self.hidden_sizes[-1]}",
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Objective, optimisation, budget and bookkeeping."""
+
+    # tbptt: every character is a target and the hidden state flows from one
+    # chunk to the next (char-rnn). window: the seeds' recipe, a fixed window
+    # read from a fresh state and only its next character is a target.
+    objective: str = "tbptt"
+    seq_len: int = 128
+    window: int = 50
+    step: int = 3
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup_steps: int = 50
+    # cosine decays to lr * min_lr_ratio; step multiplies by gamma every
+    # decay_every steps; plateau multiplies by gamma after `plateau_patience`
+    # evaluations without improvement.
+    min_lr_ratio: float = 0.1
+    gamma: float = 0.5
+    decay_every: int = 1000
+    plateau_patience: int = 2
+    # Gradient-norm clipping is on by default: recurrent nets multiply by the
+    # same weights at every step, so gradients can explode over long sequences.
+    clip_grad_norm: float = 1.0
+    # Budget: whichever of these comes first stops training. With none given,
+    # `minutes` applies.
+    minutes: Optional[float] = 10.0
+    epochs: Optional[float] = None
+    max_steps: Optional[int] = None
+    eval_every: int = 250
+    # Validation reads at most this many held-out characters so that evaluation
+    # stays cheap on a 1 GB corpus. 0 means all of them.
+    eval_chars: int = 200_000
+    # Early stopping: stop after this many evaluations without improvement
+    # (0 turns it off).
+    patience: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _require(self.objective in OBJECTIVES, f"unknown --objective {self.objective!r}; choose {' or '.join(OBJECTIVES)}")
+        _require(self.optimizer in OPTIMIZERS, f"unknown --optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        _require(self.schedule in SCHEDULES, f"unknown --schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        for name in ("seq_len", "window", "step", "batch_size", "eval_every", "decay_every"):
+            value = getattr(self, name)
+            _require(value >= 1, f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        _require(self.lr > 0 and math.isfinite(self.lr), f"--lr must be a positive number, got {self.lr}")
+        _require(self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}")
+        _require(self.warmup_steps >= 0, f"--warmup-steps must be >= 0, got {self.warmup_steps}")
+        _require(0 < self.gamma <= 1, f"--gamma must be in (0, 1], got {self.gamma}")
+        _require(0 <= self.min_lr_ratio <= 1, f"--min-lr-ratio must be in [0, 1], got {self.min_lr_ratio}")
+        _require(self.clip_grad_norm >= 0, f"--clip must be >= 0 (0 turns clipping off), got {self.clip_grad_norm}")
+        _require(self.eval_chars >= 0, f"--eval-chars must be >= 0, got {self.eval_chars}")
+        _require(self.patience >= 0, f"--patience must be >= 0, got {self.patience}")
+        _require(self.minutes is None or self.minutes > 0, f"--minutes must be positive, got {self.minutes}")
+        _require(self.epochs is None or self.epochs > 0, f"--epochs must be positive, got {self.epochs}")
+        _require(self.max_steps is None or self.max_steps >= 1, f"--steps must be at least 1, got {self.max_steps}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to rebuild a run: written once as RUN/config.json."""
+
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    # The prepared corpus the run reads (RUN/data unless a prepared folder was given).
+    data_dir: str = ""
+    version: str = field(default="")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "config") -> "RunConfig":
+        parts = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+        _reject_unknown(raw, {f.name for f in fields(cls)}, where)
+        built = {name: _build(kind, raw.get(name, {}), f"{where}.{name}") for name, kind in parts.items()}
+        return cls(**built, data_dir=str(raw.get("data_dir", "")), version=str(raw.get("version", "")))
+
+    @classmethod
+    def load(cls, path: Path) -> "RunConfig":
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise LstmlabError(f"{path} is missing; is {Path(path).parent} a run folder made by `lstmlab train`?") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise LstmlabError(f"{path} is not valid JSON ({exc}); restore it or retrain the run") from None
+        if not isinstance(raw, dict):
+            raise LstmlabError(f"{path} should hold a JSON object; restore it or retrain the run")
+        return cls.from_dict(raw, where=str(path))
+
+
+def _reject_unknown(raw: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise LstmlabError(f"unknown setting(s) {', '.join(unknown)} in {where}; known: {', '.join(sorted(known))}")
+
+
+def _build(kind: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise LstmlabError(f"{where} should be a JSON object")
+    _reject_unknown(raw, {f.name for f in fields(kind)}, where)
+    try:
+        return kind(**raw)
+    except TypeError as exc:  # a required field is missing
+        raise LstmlabError(f"{where}: {exc}") from None

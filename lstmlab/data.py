@@ -1,0 +1,215 @@
+"""Prepared corpora on disk and the batch layouts the trainer reads from them.
+
+A prepared corpus is a folder:
+
+    tokens.bin   every character's id, one small unsigned integer each (raw, no header)
+    vocab.json   the symbols (see vocab.py)
+    meta.json    dtype, sizes, where train ends, and the cleaning settings used
+
+tokens.bin is opened with numpy.memmap, so a 1 GB corpus trains without being
+loaded into memory: each batch reads only the rows it needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import corpus
+from .checkpoint import write_atomic
+from .config import DataConfig
+from .errors import LstmlabError
+from .vocab import CharVocab, count_chars
+
+META_FORMAT = 1
+
+
+@dataclass
+class PreparedCorpus:
+    folder: Path
+    vocab: CharVocab
+    tokens: np.ndarray  # (N,) memmap of ids
+    train_chars: int
+    data_config: DataConfig
+
+    @property
+    def train(self) -> np.ndarray:
+        return self.tokens[: self.train_chars]
+
+    @property
+    def val(self) -> np.ndarray:
+        return self.tokens[self.train_chars :]
+
+    @classmethod
+    def open(cls, folder: Path) -> "PreparedCorpus":
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            dtype = np.dtype(meta["dtype"])
+            num_chars, train_chars = int(meta["num_chars"]), int(meta["train_chars"])
+            data_config = DataConfig(**meta["data"])
+        except FileNotFoundError:
+            raise LstmlabError(f"{folder} is not a prepared corpus (no meta.json); run `lstmlab prepare` on the text first") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LstmlabError(f"{folder}/meta.json is corrupt ({exc}); run `lstmlab prepare` again") from None
+        vocab = CharVocab.load(folder / "vocab.json")
+        path = folder / "tokens.bin"
+        expected = num_chars * dtype.itemsize
+        if not path.exists() or path.stat().st_size != expected:
+            raise LstmlabError(f"{path} is missing or truncated (expected {expected:,} bytes); run `lstmlab prepare` again")
+        tokens = np.memmap(path, dtype=dtype, mode="r", shape=(num_chars,))
+        return cls(folder, vocab, tokens, train_chars, data_config)
+
+
+def is_prepared(path: str | os.PathLike) -> bool:
+    return (Path(path) / "meta.json").is_file() and (Path(path) / "tokens.bin").is_file()
+
+
+def prepare(data_config: DataConfig, out: Path, report: Callable[[str], None] | None = print) -> PreparedCorpus:
+    """Read, clean and encode `data_config.source` into the folder `out`."""
+    text = corpus.load_text(data_config.source, encoding=data_config.encoding)
+    text = corpus.clean_text(
+        text,
+        strip_gutenberg_boilerplate=data_config.strip_gutenberg,
+        lowercase=data_config.lowercase,
+        collapse_whitespace=data_config.collapse_whitespace,
+    )
+    if len(text) < 2:
+        raise LstmlabError(f"{data_config.source} holds {len(text)} character(s) after cleaning; give a longer text")
+    counts = count_chars(text)
+    vocab = CharVocab.build(counts, data_config.min_count)
+    if len(vocab) < 3:
+        raise LstmlabError(f"{data_config.source} has fewer than 2 distinct characters after cleaning; give a real text")
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ids = vocab.encode(text).astype(vocab.dtype)
+    write_atomic(out / "tokens.bin", ids.tobytes())
+    write_atomic(out / "vocab.json", vocab.to_json().encode("utf-8"))
+    train_chars = len(ids) - max(1, int(round(len(ids) * data_config.val_fraction)))
+    meta = {
+        "format": META_FORMAT,
+        "dtype": vocab.dtype.name,
+        "num_chars": len(ids),
+        "train_chars": train_chars,
+        "unknown_chars": int(np.count_nonzero(ids == 0)),
+        "data": dataclasses.asdict(data_config),
+    }
+    # meta.json goes last: its presence marks the folder as complete.
+    write_atomic(out / "meta.json", (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+    if report:
+        report(corpus_statistics(counts, vocab, len(ids), train_chars, meta["unknown_chars"]))
+    return PreparedCorpus.open(out)
+
+
+def corpus_statistics(counts, vocab: CharVocab, num_chars: int, train_chars: int, unknown: int, columns: int = 6) -> str:
+    """Corpus size, vocabulary and a frequency table, most frequent first (as seed 000 prints)."""
+    lines = [
+        f"characters: {num_chars:,} (train {train_chars:,}, validation {num_chars - train_chars:,})",
+        f"vocabulary: {len(vocab)} symbols ({len(vocab) - 1} characters + unknown; {unknown:,} characters mapped to unknown)",
+        "frequencies:",
+    ]
+    cells = [f"{_show(ch):>6} {n:>9,}" for ch, n in counts.most_common()]
+    for start in range(0, len(cells), columns):
+        lines.append("  " + "  ".join(cells[start : start + columns]))
+    return "\n".join(lines)
+
+
+def _show(ch: str) -> str:
+    return {" ": "' '", "\n": "\\n", "\t": "\\t"}.get(ch, ch if ch.isprintable() else f"U+{ord(ch):04X}")
+
+
+# ---------------------------------------------------------------------------
+# Batch layouts
+# ---------------------------------------------------------------------------
+
+
+class StreamBatches:
+    """Truncated BPTT: B parallel streams read left to right in chunks of T.
+
+        text:      a b c d e f g h i j k l m n o p q r s t u v w x y
+        offset 1 ->  b c d e f g h i | j k l m n o p q | r s t u v w x y
+                     stream 0          stream 1          stream 2     (B = 3, L = 8)
+
+        batch 0 = columns [0, T) of each stream, batch 1 = [T, 2T), ...
+
+    Row b of batch i continues row b of batch i-1, so the hidden state carried
+    from one batch to the next has read one unbroken text. Targets are the
+    inputs shifted by one character, so every position is a target. Each epoch
+    starts at a different offset in [0, T) so chunk boundaries move.
+    """
+
+    def __init__(self, tokens: np.ndarray, batch_size: int, seq_len: int, seed: int):
+        self.tokens, self.B, self.T, self.seed = tokens, batch_size, seq_len, seed
+        self.stream_len = (len(tokens) - seq_len - 1) // batch_size
+        self.steps_per_epoch = self.stream_len // seq_len
+        if self.steps_per_epoch < 1:
+            raise LstmlabError(
+                f"the training text has {len(tokens):,} characters, too short for {batch_size} streams of "
+                f"--seq-len {seq_len} (needs at least {(batch_size + 1) * seq_len + 1:,}); "
+                f"lower --batch-size or --seq-len, or use a longer text"
+            )
+
+    def batch(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        offset = int(np.random.default_rng([self.seed, epoch]).integers(self.T))
+        starts = offset + np.arange(self.B) * self.stream_len + index * self.T
+        rows = np.asarray(self.tokens[starts[:, None] + np.arange(self.T + 1)], dtype=np.int64)  # (B, T+1)
+        rows = torch.from_numpy(rows)
+        return rows[:, :-1], rows[:, 1:]
+
+
+class WindowBatches:
+    """The seeds' layout: windows of W characters every `step` characters,
+    shuffled each epoch; the target is the one character after each window."""
+
+    def __init__(self, tokens: np.ndarray, batch_size: int, window: int, step: int, seed: int):
+        self.tokens, self.B, self.W, self.seed = tokens, batch_size, window, seed
+        self.starts = np.arange(0, len(tokens) - window, step)
+        self.steps_per_epoch = len(self.starts) // batch_size
+        if self.steps_per_epoch < 1:
+            raise LstmlabError(
+                f"the training text has {len(tokens):,} characters, too short for one batch of {batch_size} "
+                f"windows of {window}; lower --batch-size or --window, or use a longer text"
+            )
+
+    def batch(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.starts))
+        starts = self.starts[order[index * self.B : (index + 1) * self.B]]
+        x = np.asarray(self.tokens[starts[:, None] + np.arange(self.W)], dtype=np.int64)  # (B, W)
+        y = np.asarray(self.tokens[starts + self.W], dtype=np.int64)  # (B,)
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def eval_streams(tokens: np.ndarray, seq_len: int, max_streams: int = 64):
+    """Split held-out text into up to `max_streams` streams and yield (x, y)
+    chunks of at most seq_len columns, so each character (but the last few that
+    do not fill a stream) is scored exactly once with all its left context in
+    the stream."""
+    n = len(tokens) - 1
+    streams = max(1, min(max_streams, n // max(seq_len, 1)))
+    stream_len = n // streams
+    if stream_len < 1:
+        return
+    starts = np.arange(streams) * stream_len
+    for col in range(0, stream_len, seq_len):
+        width = min(seq_len, stream_len - col)
+        rows = np.asarray(tokens[starts[:, None] + col + np.arange(width + 1)], dtype=np.int64)
+        rows = torch.from_numpy(rows)
+        yield rows[:, :-1], rows[:, 1:]
+
+
+def eval_windows(tokens: np.ndarray, window: int, step: int, batch_size: int = 256):
+    """The seeds' validation: every `step`-th window and its next character."""
+    starts = np.arange(0, len(tokens) - window, step)
+    for i in range(0, len(starts), batch_size):
+        s = starts[i : i + batch_size]
+        x = np.asarray(tokens[s[:, None] + np.arange(window)], dtype=np.int64)
+        y = np.asarray(tokens[s + window], dtype=np.int64)
+        yield torch.from_numpy(x), torch.from_numpy(y)
