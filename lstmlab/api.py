@@ -90,7 +90,6 @@ def train(
     train_cfg = TrainConfig(**train_kw)
     ModelConfig(vocab_size=2, **model_kw)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
     if is_prepared(corpus_source):
         if data_kw:
             raise LstmlabError(f"{corpus_source} is already prepared; cleaning options ({', '.join(data_kw)}) apply only to raw text")
@@ -104,6 +103,7 @@ def train(
     torch.manual_seed(train_cfg.seed)
     model = RecurrentLM(model_cfg)
     task = LanguageModelTask(prepared, train_cfg)  # checks the corpus fits the batch shape
+    run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint.save_text_atomic(run_dir / "config.json", config.to_json())
     checkpoint.save_text_atomic(run_dir / "vocab.json", prepared.vocab.to_json())
     log(f"model: {model_cfg.cell} {'x'.join(map(str, model_cfg.hidden_sizes))}, "
@@ -148,7 +148,8 @@ def _check_fresh_run_dir(run_dir: Path) -> None:
     """Never overwrite a trained run by accident."""
     if (run_dir / checkpoint.LAST).exists() or (run_dir / checkpoint.BEST).exists():
         raise LstmlabError(f"{run_dir} already holds a trained model; continue it with --resume {run_dir} or choose another --out")
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+    # RUN/data alone is what a start that failed after preparing leaves behind: reuse the folder.
+    if run_dir.exists() and (not run_dir.is_dir() or any(p.name != "data" for p in run_dir.iterdir())):
         raise LstmlabError(f"{run_dir} exists and is not an empty folder; choose another --out")
 
 
@@ -216,7 +217,8 @@ class LanguageModel:
         batch = ids.unsqueeze(0).expand(num_samples, -1).contiguous()  # (N, P)
         generator = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
         symbols = self.vocab.symbols
-        for next_ids in self.model.generate(batch, length, temperature, top_k, top_p, generator):
+        # The unknown symbol stands for characters the model cannot name, so never write it.
+        for next_ids in self.model.generate(batch, length, temperature, top_k, top_p, generator, suppress=(0,)):
             yield [symbols[i] for i in next_ids.tolist()]
 
     def generate(self, prompt: str = "", length: int = 400, temperature: float = 0.7, top_k: Optional[int] = None,

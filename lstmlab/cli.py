@@ -200,7 +200,10 @@ COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "generate": _cmd_gener
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error already printed
+        return int(exc.code or 0)
     try:
         COMMANDS[args.command](args)
     except LstmlabError as exc:

@@ -96,13 +96,15 @@ class RecurrentLM(nn.Module):
         top_k: Optional[int] = None,
         top_p: Optional[float] = None,
         generator: Optional[torch.Generator] = None,
+        suppress: Sequence[int] = (),
     ) -> Iterator[torch.Tensor]:
         """Yield `length` next-symbol ids, each (N,), for N prompts (N, P) at once.
 
         The prompt is read in one pass; after that each new symbol costs a
         single recurrent step, because the state is carried (the seeds re-read a
         50-character window for every character instead). An empty prompt
-        (P = 0) starts from a fresh, all-zero state.
+        (P = 0) starts from a fresh, all-zero state. Ids in `suppress` (the
+        unknown symbol) are never produced.
         """
         self.eval()
         if prompt.shape[1] > 0:
@@ -112,7 +114,10 @@ class RecurrentLM(nn.Module):
             hidden = torch.zeros(prompt.shape[0], self.config.hidden_sizes[-1])
             state = None
         for i in range(length):
-            next_id = sample_next(self.logits(hidden), temperature, top_k, top_p, generator)
+            logits = self.logits(hidden)
+            if suppress:
+                logits[:, list(suppress)] = float("-inf")
+            next_id = sample_next(logits, temperature, top_k, top_p, generator)
             yield next_id
             if i + 1 < length:
                 hidden, state = self.features(next_id[:, None], state)

@@ -1,0 +1,50 @@
+"""Fixtures shared by the tests: the real data in ../shared and an in-process CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lstmlab.cli import main
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_file(relative: str) -> Path:
+    path = SHARED_DATA / relative
+    if not path.is_file():
+        pytest.skip(f"shared data file {path} is absent (it lives beside the repo in ../shared, never inside it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shakespeare_slice(tmp_path_factory) -> Path:
+    """The first 60,000 characters of tiny_shakespeare.txt: real text, quick to train on."""
+    text = shared_file("text/tiny_shakespeare.txt").read_text(encoding="utf-8")[:60_000]
+    path = tmp_path_factory.mktemp("corpus") / "shakespeare_slice.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# Small enough that a run takes a second or two on 2 cores.
+TINY = ["--hidden", "48", "--embed-dim", "16", "--batch-size", "16", "--seq-len", "32", "--eval-every", "20",
+        "--no-progress"]
+
+
+class Cli:
+    """Runs `lstmlab ...` in this process and captures what it prints."""
+
+    def __init__(self, capsys):
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = main([str(a) for a in args])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+
+@pytest.fixture
+def cli(capsys) -> Cli:
+    return Cli(capsys)
