@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN ?= runs/demo
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean docs
 
 # The stamp file re-installs whenever pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -24,3 +24,7 @@ test: install
 
 clean:
 	rm -rf $(VENV) runs .cache
+
+# docs/cli.md is generated from the argument parser; tests/test_docs.py fails if it is stale.
+docs: install
+	$(BIN)/python -c "from lstmlab.cli import help_markdown; print(help_markdown(), end='')" > docs/cli.md

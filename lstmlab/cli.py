@@ -22,7 +22,12 @@ EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a mistake gets one line (problem + where to look), not a usage dump."""
+    """argparse, but a mistake gets one line (problem + where to look), not a usage
+    dump, and help is wrapped at a fixed width so docs/cli.md is reproducible."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", lambda prog: argparse.HelpFormatter(prog, width=100, max_help_position=32))
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -56,7 +61,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     t = TrainConfig
     m = p.add_argument_group("model")
     m.add_argument("--cell", choices=CELLS, help=f"recurrent cell (default {_default(ModelConfig, 'cell')})")
-    m.add_argument("--hidden", dest="hidden_sizes", type=_hidden_sizes,
+    m.add_argument("--hidden", dest="hidden_sizes", type=_hidden_sizes, metavar="SIZES",
                    help="hidden size of each layer, comma separated: 512, or 256,128 for seed 000's two layers (default 512)")
     m.add_argument("--embed-dim", type=int, help=f"character embedding size (default {_default(ModelConfig, 'embed_dim')})")
     m.add_argument("--dropout", type=float, help="dropout between layers and before the output layer (default 0)")
@@ -83,14 +88,14 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gamma", type=float, help=f"factor for step decay and reduce-on-plateau (default {_default(t, 'gamma')})")
     g.add_argument("--decay-every", type=int, help=f"steps between step decays (default {_default(t, 'decay_every')})")
     g.add_argument("--plateau-patience", type=int, help=f"evaluations without improvement before a plateau decay (default {_default(t, 'plateau_patience')})")
-    g.add_argument("--clip", dest="clip_grad_norm", type=float,
+    g.add_argument("--clip", dest="clip_grad_norm", type=float, metavar="NORM",
                    help=f"clip the gradient norm to this (default {_default(t, 'clip_grad_norm')}; 0 turns it off)")
     g.add_argument("--seed", type=int, help="random seed; the same seed and settings give the same weights (default 0)")
 
     b = p.add_argument_group("budget and logging")
     b.add_argument("--minutes", type=float, help="wall-clock budget (default 10, unless --steps or --epochs is given)")
     b.add_argument("--epochs", type=float, help="passes over the training text")
-    b.add_argument("--steps", dest="max_steps", type=int, help="optimiser steps")
+    b.add_argument("--steps", dest="max_steps", type=int, metavar="N", help="optimiser steps")
     b.add_argument("--eval-every", type=int, help=f"steps between validations and checkpoints (default {_default(t, 'eval_every')})")
     b.add_argument("--eval-chars", type=int, help=f"validate on at most this many held-out characters (default {_default(t, 'eval_chars'):,}; 0 = all)")
     b.add_argument("--patience", type=int, help=f"stop after this many validations without improvement (default {_default(t, 'patience')}; 0 = never)")
@@ -195,11 +200,26 @@ def _cmd_corpora(args) -> None:
         print(f"builtin:{name:<24} {description}")
 
 
+def help_markdown() -> str:
+    """Every command's --help, as the Markdown page docs/cli.md (a test keeps them in step)."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    parts = ["# lstmlab command reference\n",
+             "Generated from the argument parser by `make docs`; `lstmlab COMMAND --help` prints the same.\n",
+             f"```\n{parser.format_help()}```\n"]
+    for name, command in sub.choices.items():
+        parts.append(f"## lstmlab {name}\n\n```\n{command.format_help()}```\n")
+    return "\n".join(parts)
+
+
 COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "generate": _cmd_generate,
             "evaluate": _cmd_evaluate, "corpora": _cmd_corpora}
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    # Training logs are read live, often through a pipe or a file: flush each line.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed

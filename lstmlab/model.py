@@ -113,6 +113,7 @@ class RecurrentLM(nn.Module):
         else:
             hidden = torch.zeros(prompt.shape[0], self.config.hidden_sizes[-1])
             state = None
+        step = _SingleStep(self, prompt.shape[0], state)
         for i in range(length):
             logits = self.logits(hidden)
             if suppress:
@@ -120,8 +121,42 @@ class RecurrentLM(nn.Module):
             next_id = sample_next(logits, temperature, top_k, top_p, generator)
             yield next_id
             if i + 1 < length:
-                hidden, state = self.features(next_id[:, None], state)
-                hidden = hidden[:, -1]
+                hidden = step(next_id)
+
+
+class _SingleStep:
+    """Advance the model by one symbol with little Python overhead.
+
+    nn.LSTM & co. are built for sequences; called once per character their
+    set-up cost dominates. Here each layer is one fused cell call
+    (torch.lstm_cell / gru_cell / rnn_tanh_cell, the kernels nn.LSTM runs
+    inside) on the same weights. Dropout is off in generation, so it is skipped.
+    """
+
+    _CELLS = {"lstm": torch.lstm_cell, "gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}
+
+    def __init__(self, model: RecurrentLM, batch: int, state: Optional[State]):
+        cell = model.config.cell
+        self.cell_fn = self._CELLS[cell]
+        self.embedding = model.embedding.weight
+        self.weights = [(l.weight_ih_l0, l.weight_hh_l0, l.bias_ih_l0, l.bias_hh_l0) for l in model.rnn.layers]
+        self.is_lstm = cell == "lstm"
+        # Per layer: (h, c) for LSTM, h otherwise, each (B, H) as the cell functions take them.
+        self.state = []
+        for i, size in enumerate(model.config.hidden_sizes):
+            if state is None:
+                layer = tuple(torch.zeros(batch, size) for _ in range(2 if self.is_lstm else 1))
+            else:
+                layer = tuple(t[0] for t in state[i])
+            self.state.append(layer if self.is_lstm else layer[0])
+
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B,) -> top-layer output (B, H)."""
+        x = self.embedding[ids]  # (B, E)
+        for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.weights):
+            self.state[i] = self.cell_fn(x, self.state[i], w_ih, w_hh, b_ih, b_hh)
+            x = self.state[i][0] if self.is_lstm else self.state[i]
+        return x
 
 
 def sample_next(

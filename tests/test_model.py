@@ -43,9 +43,11 @@ def test_carried_state_equals_reading_the_whole_sequence(cell):
     torch.testing.assert_close(torch.cat(pieces, dim=1), whole, rtol=1e-5, atol=1e-6)
 
 
-def test_greedy_generation_follows_argmax_of_the_full_forward():
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_greedy_generation_follows_argmax_of_the_full_forward(cell):
+    """Generation's one-step fast path computes what the sequence model does."""
     torch.manual_seed(1)
-    model = RecurrentLM(ModelConfig(vocab_size=15, hidden_sizes=(32,), embed_dim=8)).eval()
+    model = RecurrentLM(ModelConfig(vocab_size=15, cell=cell, hidden_sizes=(32, 24), embed_dim=8)).eval()
     prompt = torch.tensor([[3, 4, 5]])
     generated = torch.stack(list(model.generate(prompt, 10, temperature=0)), dim=1)  # (1, 10)
     seq = prompt
