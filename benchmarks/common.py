@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_TEXT = "/work/shared/data/text/crime_and_punishment.txt"
+DEFAULT_TEXT = str(REPO.parent / "shared" / "data" / "text" / "crime_and_punishment.txt")
 
 # The seeds' recipe (seed 000, R/Keras).
 MAXLEN = 50

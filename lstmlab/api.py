@@ -215,10 +215,9 @@ class LanguageModel:
         _check_sampling(length, temperature, top_k, top_p, num_samples)
         ids = torch.from_numpy(self.encode(self.normalize(prompt), warn)).long()
         batch = ids.unsqueeze(0).expand(num_samples, -1).contiguous()  # (N, P)
-        generator = torch.Generator().manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
         symbols = self.vocab.symbols
         # The unknown symbol stands for characters the model cannot name, so never write it.
-        for next_ids in self.model.generate(batch, length, temperature, top_k, top_p, generator, suppress=(0,)):
+        for next_ids in self.model.generate(batch, length, temperature, top_k, top_p, seed, suppress=(0,)):
             yield [symbols[i] for i in next_ids.tolist()]
 
     def generate(self, prompt: str = "", length: int = 400, temperature: float = 0.7, top_k: Optional[int] = None,

@@ -32,8 +32,8 @@ BEST = "model.safetensors"
 LAST = "checkpoint.safetensors"
 
 
-def write_atomic(path: Path, payload: bytes) -> None:
-    """Write bytes under a temporary name, fsync, then rename over `path`."""
+def write_atomic(path: Path, payload) -> None:
+    """Write bytes (or any buffer) under a temporary name, fsync, then rename over `path`."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:

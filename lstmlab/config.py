@@ -20,6 +20,7 @@ from .errors import LstmlabError
 CELLS = ("lstm", "gru", "rnn")
 OBJECTIVES = ("tbptt", "window")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+PRECISIONS = ("auto", "bf16", "fp32")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
 
 
@@ -124,10 +125,15 @@ class TrainConfig:
     # (0 turns it off).
     patience: int = 5
     seed: int = 0
+    # Matrix products in training run in bfloat16 (weights, optimiser and loss
+    # stay float32) where the CPU has native bf16 instructions: about twice
+    # the characters per second. "auto" picks bf16 only on such CPUs.
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         _require(self.objective in OBJECTIVES, f"unknown --objective {self.objective!r}; choose {' or '.join(OBJECTIVES)}")
         _require(self.optimizer in OPTIMIZERS, f"unknown --optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        _require(self.precision in PRECISIONS, f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         _require(self.schedule in SCHEDULES, f"unknown --schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         for name in ("seq_len", "window", "step", "batch_size", "eval_every", "decay_every"):
             value = getattr(self, name)

@@ -90,8 +90,8 @@ def prepare(data_config: DataConfig, out: Path, report: Callable[[str], None] | 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ids = vocab.encode(text).astype(vocab.dtype)
-    write_atomic(out / "tokens.bin", ids.tobytes())
+    ids = vocab.encode(text, dtype=vocab.dtype)
+    write_atomic(out / "tokens.bin", memoryview(ids))  # no copy of a big array
     write_atomic(out / "vocab.json", vocab.to_json().encode("utf-8"))
     train_chars = len(ids) - max(1, int(round(len(ids) * data_config.val_fraction)))
     meta = {

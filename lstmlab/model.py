@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from typing import Iterator, Optional, Sequence
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .generation import Generator
 
 State = list[tuple[torch.Tensor, ...]]
 
@@ -87,7 +88,6 @@ class RecurrentLM(nn.Module):
         hidden, state = self.features(ids, state)
         return self.logits(hidden), state
 
-    @torch.inference_mode()
     def generate(
         self,
         prompt: torch.Tensor,
@@ -95,91 +95,25 @@ class RecurrentLM(nn.Module):
         temperature: float = 1.0,
         top_k: Optional[int] = None,
         top_p: Optional[float] = None,
-        generator: Optional[torch.Generator] = None,
+        seed: Optional[int] = None,
         suppress: Sequence[int] = (),
-    ) -> Iterator[torch.Tensor]:
-        """Yield `length` next-symbol ids, each (N,), for N prompts (N, P) at once.
+    ) -> Iterator[np.ndarray]:
+        """Yield `length` arrays of next-symbol ids, each (N,), for N prompts (N, P) at once.
 
         The prompt is read in one pass; after that each new symbol costs a
         single recurrent step, because the state is carried (the seeds re-read a
         50-character window for every character instead). An empty prompt
         (P = 0) starts from a fresh, all-zero state. Ids in `suppress` (the
-        unknown symbol) are never produced.
+        unknown symbol) are never produced. The same seed gives the same text.
         """
         self.eval()
-        if prompt.shape[1] > 0:
-            hidden, state = self.features(prompt)
-            hidden = hidden[:, -1]
-        else:
-            hidden = torch.zeros(prompt.shape[0], self.config.hidden_sizes[-1])
-            state = None
-        step = _SingleStep(self, prompt.shape[0], state)
-        for i in range(length):
-            logits = self.logits(hidden)
-            if suppress:
-                logits[:, list(suppress)] = float("-inf")
-            next_id = sample_next(logits, temperature, top_k, top_p, generator)
-            yield next_id
-            if i + 1 < length:
-                hidden = step(next_id)
-
-
-class _SingleStep:
-    """Advance the model by one symbol with little Python overhead.
-
-    nn.LSTM & co. are built for sequences; called once per character their
-    set-up cost dominates. Here each layer is one fused cell call
-    (torch.lstm_cell / gru_cell / rnn_tanh_cell, the kernels nn.LSTM runs
-    inside) on the same weights. Dropout is off in generation, so it is skipped.
-    """
-
-    _CELLS = {"lstm": torch.lstm_cell, "gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}
-
-    def __init__(self, model: RecurrentLM, batch: int, state: Optional[State]):
-        cell = model.config.cell
-        self.cell_fn = self._CELLS[cell]
-        self.embedding = model.embedding.weight
-        self.weights = [(l.weight_ih_l0, l.weight_hh_l0, l.bias_ih_l0, l.bias_hh_l0) for l in model.rnn.layers]
-        self.is_lstm = cell == "lstm"
-        # Per layer: (h, c) for LSTM, h otherwise, each (B, H) as the cell functions take them.
-        self.state = []
-        for i, size in enumerate(model.config.hidden_sizes):
-            if state is None:
-                layer = tuple(torch.zeros(batch, size) for _ in range(2 if self.is_lstm else 1))
+        with torch.inference_mode():
+            if prompt.shape[1] > 0:
+                hidden, state = self.features(prompt)
+                hidden = hidden[:, -1].float().numpy()
             else:
-                layer = tuple(t[0] for t in state[i])
-            self.state.append(layer if self.is_lstm else layer[0])
-
-    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
-        """ids (B,) -> top-layer output (B, H)."""
-        x = self.embedding[ids]  # (B, E)
-        for i, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.weights):
-            self.state[i] = self.cell_fn(x, self.state[i], w_ih, w_hh, b_ih, b_hh)
-            x = self.state[i][0] if self.is_lstm else self.state[i]
-        return x
-
-
-def sample_next(
-    logits: torch.Tensor,
-    temperature: float = 1.0,
-    top_k: Optional[int] = None,
-    top_p: Optional[float] = None,
-    generator: Optional[torch.Generator] = None,
-) -> torch.Tensor:
-    """logits (N, V) -> ids (N,). Temperature 0 is greedy (argmax)."""
-    if temperature == 0:
-        return logits.argmax(dim=-1)
-    logits = logits.float() / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        # Drop a symbol when the ones before it already cover top_p; the most
-        # likely symbol always stays.
-        drop_sorted = (cumulative - sorted_logits.softmax(-1)) >= top_p
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    probs = F.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+                hidden = np.zeros((prompt.shape[0], self.config.hidden_sizes[-1]), dtype=np.float32)
+                state = None
+            stepper = Generator(self, state, prompt.shape[0])
+        rng = np.random.default_rng(seed)
+        yield from stepper.sample(hidden, length, temperature, top_k, top_p, rng, suppress)

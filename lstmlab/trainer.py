@@ -79,6 +79,22 @@ def learning_rate(cfg: TrainConfig, step: int, planned_steps: Optional[int], lr_
     return cfg.lr
 
 
+def native_bf16() -> bool:
+    """Does this CPU multiply bfloat16 natively (AVX512-BF16 or AMX)? Without
+    it, bf16 is emulated and slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_dtype(precision: str) -> Optional[torch.dtype]:
+    if precision == "bf16" or (precision == "auto" and native_bf16()):
+        return torch.bfloat16
+    return None
+
+
 class Trainer:
     def __init__(self, model: torch.nn.Module, task, config: TrainConfig, run_dir: Path,
                  log: Callable[[str], None] = tqdm.write, show_progress: Optional[bool] = None):
@@ -87,6 +103,7 @@ class Trainer:
         self.optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay)
         self.progress = Progress()
         self.carry = None
+        self.autocast = autocast_dtype(config.precision)
         self._interrupted = False
 
     # -- state ------------------------------------------------------------
@@ -126,8 +143,10 @@ class Trainer:
         return min(limits) if limits else None
 
     def _plan(self, seconds_per_step: float, seconds_per_eval: float) -> None:
-        """Turn a --minutes budget into a step count, counting evaluation time."""
-        if not self.cfg.minutes or self.progress.planned_steps:
+        """Turn a --minutes budget into a step count, counting evaluation time.
+        Called early and again after every evaluation, as the speed becomes
+        better known, so the cosine schedule ends when the time does."""
+        if not self.cfg.minutes:
             return
         left = self.cfg.minutes * 60 - self.progress.elapsed_s
         per_step = seconds_per_step + seconds_per_eval / self.cfg.eval_every
@@ -162,7 +181,7 @@ class Trainer:
                 if index == 0:
                     self.carry = None  # a new epoch starts its streams afresh
                 t = time.monotonic()
-                loss = self._train_step(epoch, index)
+                loss = self.train_step(epoch, index)
                 train_seconds += time.monotonic() - t
                 steps_timed += 1
                 loss_sum, loss_count = loss_sum + loss, loss_count + 1
@@ -180,6 +199,9 @@ class Trainer:
                     self._evaluate_and_save(loss_sum / loss_count, chars_per_s, start)
                     eval_seconds = time.monotonic() - t
                     loss_sum, loss_count = 0.0, 0
+                    if cfg.minutes and steps_timed >= PLAN_AFTER_STEPS:
+                        self._plan(train_seconds / steps_timed, eval_seconds)
+                        bar.total = self._step_limit()
             if self._interrupted:
                 self._save_last()
                 raise TrainingInterrupted(
@@ -196,13 +218,15 @@ class Trainer:
             signal.signal(signal.SIGINT, previous_handler)
         return p
 
-    def _train_step(self, epoch: int, index: int) -> float:
+    def train_step(self, epoch: int, index: int) -> float:
+        """One optimiser step on batch `index` of `epoch`; returns the loss."""
         p, cfg = self.progress, self.cfg
         lr = learning_rate(cfg, p.step, self._schedule_horizon(), p.lr_scale)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batch = self.task.batch(epoch, index)
-        loss, carry = self.task.training_loss(self.model, batch, self.carry)
+        with torch.autocast("cpu", dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
+            loss, carry = self.task.training_loss(self.model, batch, self.carry)
         value = loss.item()
         if not math.isfinite(value):
             self._fail_nonfinite(f"the training loss became {value} at step {p.step + 1}", lr)

@@ -59,17 +59,19 @@ class CharVocab:
             table[ord(symbol)] = index
         return table
 
-    def encode(self, text: str) -> np.ndarray:
-        """Text -> (N,) int64 ids; unknown characters become 0."""
+    def encode(self, text: str, dtype=np.int64) -> np.ndarray:
+        """Text -> (N,) ids of `dtype`; unknown characters become 0.
+
+        Works slice by slice into one preallocated array, so encoding a 100 MB
+        corpus to uint8 needs about 100 MB more, not gigabytes of int64 copies.
+        """
         table = self._lookup()
-        parts = []
+        out = np.empty(len(text), dtype=dtype)
         for start in range(0, len(text), _CHUNK):
-            cps = code_points(text[start : start + _CHUNK]).astype(np.int64)
-            ids = np.zeros(len(cps), dtype=np.int64)
+            cps = code_points(text[start : start + _CHUNK])
             inside = cps < len(table)
-            ids[inside] = table[cps[inside]]
-            parts.append(ids)
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            out[start : start + len(cps)] = np.where(inside, table[np.where(inside, cps, 0)], 0)
+        return out
 
     def decode(self, ids) -> str:
         symbols = self.symbols

@@ -1,11 +1,13 @@
 """Model shapes, parameter counts, stateful generation and sampling filters."""
 
+import numpy as np
 import pytest
 import torch
 
 from lstmlab.config import ModelConfig
 from lstmlab.errors import LstmlabError
-from lstmlab.model import RecurrentLM, sample_next
+from lstmlab.generation import sample_next
+from lstmlab.model import RecurrentLM
 
 
 @pytest.mark.parametrize("cell, per_layer_state", [("lstm", 2), ("gru", 1), ("rnn", 1)])
@@ -49,32 +51,40 @@ def test_greedy_generation_follows_argmax_of_the_full_forward(cell):
     torch.manual_seed(1)
     model = RecurrentLM(ModelConfig(vocab_size=15, cell=cell, hidden_sizes=(32, 24), embed_dim=8)).eval()
     prompt = torch.tensor([[3, 4, 5]])
-    generated = torch.stack(list(model.generate(prompt, 10, temperature=0)), dim=1)  # (1, 10)
+    generated = torch.from_numpy(np.stack(list(model.generate(prompt, 10, temperature=0)), axis=1))  # (1, 10)
     seq = prompt
     for t in range(10):
         logits, _ = model(seq)
         seq = torch.cat([seq, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
-    assert torch.equal(generated, seq[:, 3:])
+    assert torch.equal(generated.long(), seq[:, 3:])
 
 
 def test_generate_suppresses_ids_and_batches_samples():
     model = RecurrentLM(ModelConfig(vocab_size=6, hidden_sizes=(8,), embed_dim=4))
     with torch.no_grad():
         model.head.bias[0] = 100.0  # the model "wants" id 0 above everything
-    out = torch.stack(list(model.generate(torch.zeros(4, 0, dtype=torch.long), 50, suppress=(0,),
-                                          generator=torch.Generator().manual_seed(0))), dim=1)
+    out = np.stack(list(model.generate(torch.zeros(4, 0, dtype=torch.long), 50, suppress=(0,), seed=0)), axis=1)
     assert out.shape == (4, 50) and not (out == 0).any()
 
 
 def test_top_k_and_top_p_keep_only_the_likely_symbols():
-    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    gen = torch.Generator().manual_seed(0)
-    top_k = {int(sample_next(logits, 1.0, top_k=2, generator=gen)) for _ in range(300)}
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]], dtype=np.float32))
+    rng = np.random.default_rng(0)
+    top_k = {int(sample_next(logits, 1.0, top_k=2, rng=rng)[0]) for _ in range(300)}
     assert top_k == {0, 1}
-    top_p = {int(sample_next(logits, 1.0, top_p=0.7, generator=gen)) for _ in range(300)}
+    top_p = {int(sample_next(logits, 1.0, top_p=0.7, rng=rng)[0]) for _ in range(300)}
     assert top_p == {0, 1}  # 0.5 alone < 0.7, 0.5 + 0.3 covers it
-    assert int(sample_next(logits, 0.0)) == 0
-    assert {int(sample_next(logits, 1.0, top_p=0.01, generator=gen)) for _ in range(50)} == {0}
+    assert int(sample_next(logits, 0.0)[0]) == 0
+    assert {int(sample_next(logits, 1.0, top_p=0.01, rng=rng)[0]) for _ in range(50)} == {0}
+
+
+def test_sampling_follows_the_probabilities():
+    probs = np.array([0.6, 0.3, 0.1, 0.0])
+    with np.errstate(divide="ignore"):
+        logits = np.log(np.tile(probs, (20_000, 1)))
+    ids = sample_next(logits, 1.0, rng=np.random.default_rng(1))  # 20,000 streams at once
+    freq = np.bincount(ids, minlength=4) / len(ids)
+    assert np.allclose(freq, probs, atol=0.015) and freq[3] == 0
 
 
 def test_tied_embeddings_share_one_matrix():
