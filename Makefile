@@ -9,13 +9,14 @@ RUN ?= runs/demo
 # The stamp file re-installs whenever pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 install: $(BIN)/.installed
 
+# The demo's run folder is its own scratch space: start it afresh each time.
 demo: install
+	rm -rf $(RUN)
 	$(BIN)/lstmlab train builtin:shakespeare --minutes 2 --out $(RUN)
 	$(BIN)/lstmlab generate $(RUN) --prompt "ROMEO:" --length 400 --temperature 0.7 --seed 1
 

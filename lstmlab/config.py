@@ -96,7 +96,7 @@ class TrainConfig:
     seq_len: int = 128
     window: int = 50
     step: int = 3
-    batch_size: int = 64
+    batch_size: int = 32
     optimizer: str = "adam"
     lr: float = 3e-3
     weight_decay: float = 0.0

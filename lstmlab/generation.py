@@ -4,8 +4,8 @@ After the prompt has been read (in one pass, by the model itself), each new
 character needs one step of every layer on a batch of N streams. At N = 1 that
 step is a handful of matrix-vector products, and two things dominate its cost:
 framework overhead per call, and how fast the weights stream from cache.
-PyTorch's CPU matrix-vector path is several times slower here than NumPy's
-BLAS (measured in benchmarks/generation_speed.py), so the step runs in NumPy on
+PyTorch's CPU matrix-vector path was several times slower here than NumPy's
+BLAS when we profiled it (benchmarks/generation_speed.py times the result), so the step runs in NumPy on
 float32 copies of the model's own weights, laid out once:
 
     LSTM / RNN layer:  z = [W_ih | W_hh] @ [x; h] + (b_ih + b_hh)      one product

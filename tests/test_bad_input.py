@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import lstmlab
+from lstmlab import checkpoint
 from lstmlab.checkpoint import BEST, LAST
 
 from conftest import TINY
@@ -128,3 +129,23 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(cli, shakespeare_slic
     assert_one_line_error(result, "lower --lr", "--clip 1.0", "last good checkpoint (step 0)")
     lm = lstmlab.load(run)  # the step-0 weights are intact
     assert lm.evaluate("To be, or not to be").nats_per_char < 10
+
+
+def test_a_kill_during_a_save_leaves_the_previous_checkpoint_whole(trained_run, tmp_path, monkeypatch):
+    run = tmp_path / "killed"
+    run.mkdir()
+    for p in trained_run.iterdir():
+        if p.is_file():
+            (run / p.name).write_bytes(p.read_bytes())
+    before = {name: (run / name).read_bytes() for name in (BEST, LAST)}
+    lm = lstmlab.load(run)
+
+    def killed_midway(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")  # the temporary file is being written...
+        raise KeyboardInterrupt  # ...when the process is killed
+
+    monkeypatch.setattr(checkpoint, "save_file", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_best(lm.model, run, step=99, val_loss=0.1)
+    assert {name: (run / name).read_bytes() for name in (BEST, LAST)} == before
+    assert lstmlab.load(run).generate("A", length=20, seed=3) == lm.generate("A", length=20, seed=3)
