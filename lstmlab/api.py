@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path

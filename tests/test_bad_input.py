@@ -31,6 +31,14 @@ def trained_run(tmp_path_factory, shakespeare_slice):
     return run
 
 
+def copy_run(source: Path, target: Path) -> None:
+    """A private copy of a trained run's files, to damage without harming the shared one."""
+    target.mkdir()
+    for p in source.iterdir():
+        if p.is_file():
+            (target / p.name).write_bytes(p.read_bytes())
+
+
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
@@ -88,10 +96,7 @@ def test_resume_cannot_change_the_model(cli, trained_run):
 @pytest.mark.parametrize("damage", ["garbage", "truncate"])
 def test_corrupt_or_truncated_checkpoint(cli, trained_run, tmp_path, damage):
     run = tmp_path / "copy"
-    run.mkdir()
-    for p in trained_run.iterdir():
-        if p.is_file():
-            (run / p.name).write_bytes(p.read_bytes())
+    copy_run(trained_run, run)
     for name in (BEST, LAST):
         data = (run / name).read_bytes()
         (run / name).write_bytes(b"\x00garbage" * 10 if damage == "garbage" else data[: len(data) // 2])
@@ -108,10 +113,7 @@ def test_bad_generation_options(cli, trained_run):
 
 def test_edited_config_is_reported(cli, trained_run, tmp_path):
     run = tmp_path / "edited"
-    run.mkdir()
-    for p in trained_run.iterdir():
-        if p.is_file():
-            (run / p.name).write_bytes(p.read_bytes())
+    copy_run(trained_run, run)
     config = json.loads((run / "config.json").read_text())
     config["model"]["hidden_sizes"] = [64]
     (run / "config.json").write_text(json.dumps(config))
@@ -133,10 +135,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(cli, shakespeare_slic
 
 def test_a_kill_during_a_save_leaves_the_previous_checkpoint_whole(trained_run, tmp_path, monkeypatch):
     run = tmp_path / "killed"
-    run.mkdir()
-    for p in trained_run.iterdir():
-        if p.is_file():
-            (run / p.name).write_bytes(p.read_bytes())
+    copy_run(trained_run, run)
     before = {name: (run / name).read_bytes() for name in (BEST, LAST)}
     lm = lstmlab.load(run)
 

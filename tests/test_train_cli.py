@@ -1,7 +1,6 @@
 """End-to-end runs through the CLI on a slice of real text."""
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 import lstmlab
@@ -111,7 +111,7 @@ def test_ctrl_c_leaves_a_loadable_resumable_checkpoint(shakespeare_slice, tmp_pa
     assert proc.returncode == 130, err
     assert "Traceback" not in err and f"--resume {run}" in err
     lstmlab.load(run)  # the best weights load
-    state = json.loads(__import__("safetensors").safe_open(str(run / LAST), "pt").metadata()["trainer"])
+    state = json.loads(safe_open(str(run / LAST), "pt").metadata()["trainer"])
     assert state["step"] > 0
     code = subprocess.run([sys.executable, "-m", "lstmlab.cli", "train", "--resume", str(run), "--steps", "3",
                            "--no-progress"], capture_output=True, text=True)
