@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from . import checkpoint, corpus
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -65,7 +66,7 @@ def train(
     out: PathLike = "runs/run",
     *,
     resume: bool = False,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = tqdm.write,
     show_progress: Optional[bool] = None,
     **settings: Any,
 ) -> "LanguageModel":
@@ -108,7 +109,7 @@ def train(
     log(f"model: {model_cfg.cell} {'x'.join(map(str, model_cfg.hidden_sizes))}, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {model_cfg.vocab_size}; "
         f"{task.steps_per_epoch:,} steps per epoch; budget: {_budget_text(train_cfg)}")
-    trainer = Trainer(model, task, train_cfg, run_dir, show_progress=show_progress)
+    trainer = Trainer(model, task, train_cfg, run_dir, log=log, show_progress=show_progress)
     return _fit(trainer, run_dir, log)
 
 
@@ -123,7 +124,7 @@ def _resume(run_dir: Path, log, show_progress, settings: dict[str, Any]) -> "Lan
     prepared = PreparedCorpus.open(Path(config.data_dir))
     model = RecurrentLM(config.model)
     task = LanguageModelTask(prepared, config.train)
-    trainer = Trainer(model, task, config.train, run_dir, show_progress=show_progress)
+    trainer = Trainer(model, task, config.train, run_dir, log=log, show_progress=show_progress)
     trainer.resume()
     trainer.extend_budget(steps=settings.get("max_steps"), minutes=settings.get("minutes"), epochs=settings.get("epochs"))
     log(f"resuming {run_dir} at step {trainer.progress.step:,}; budget: {_budget_text(trainer.cfg)}")

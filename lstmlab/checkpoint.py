@@ -23,7 +23,7 @@ from typing import Any, Optional
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from .errors import LstmlabError
@@ -63,8 +63,7 @@ def read_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         raise LstmlabError(f"{path} is missing; train the run first (lstmlab train CORPUS --out {path.parent})")
     try:
         with safe_open(str(path), framework="pt") as fh:
-            metadata = fh.metadata() or {}
-        return load_file(str(path)), metadata
+            return {key: fh.get_tensor(key) for key in fh.keys()}, fh.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise LstmlabError(
             f"{path} is corrupt or truncated ({str(exc).splitlines()[0]}); "

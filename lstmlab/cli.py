@@ -7,6 +7,7 @@ defaults live in one place: the config dataclasses.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from dataclasses import fields
 from typing import Any, Optional
@@ -178,14 +179,10 @@ def _cmd_generate(args) -> None:
     options = dict(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    num_samples=args.num_samples, seed=args.seed)
     if args.num_samples == 1:
-        stream = lm.stream(args.prompt, **options)  # checks the options before anything is printed
-        first = next(stream, None)
+        stream = lm.stream(args.prompt, **options)
+        first = next(stream, None)  # checks the options before anything is printed
         sys.stdout.write(lm.normalize(args.prompt))
-        for step in ([first] if first else []) + [None]:
-            if step is None:
-                break
-            sys.stdout.write(step[0])
-        for step in stream:
+        for step in itertools.chain([first] if first else [], stream):
             sys.stdout.write(step[0])
             sys.stdout.flush()
         sys.stdout.write("\n")

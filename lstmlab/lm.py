@@ -54,7 +54,6 @@ class LanguageModelTask:
         # that cut is what makes back-propagation through time "truncated".
         return loss, [tuple(t.detach() for t in layer) for layer in state]
 
-    @torch.no_grad()
     def evaluate(self, model: RecurrentLM) -> dict[str, float]:
         if self.config.objective == "window":
             nll, count = score_batches(model, eval_windows(self.val, self.config.window, self.config.step), stateful=False)

@@ -155,9 +155,6 @@ class Trainer:
             planned = min(planned, self.cfg.max_steps)
         self.progress.planned_steps = max(planned, self.progress.step + 1)
 
-    def _schedule_horizon(self) -> Optional[int]:
-        return self._step_limit() or self.progress.planned_steps
-
     # -- loop ---------------------------------------------------------------
     def fit(self) -> Progress:
         p, cfg = self.progress, self.cfg
@@ -221,7 +218,7 @@ class Trainer:
     def train_step(self, epoch: int, index: int) -> float:
         """One optimiser step on batch `index` of `epoch`; returns the loss."""
         p, cfg = self.progress, self.cfg
-        lr = learning_rate(cfg, p.step, self._schedule_horizon(), p.lr_scale)
+        lr = learning_rate(cfg, p.step, self._step_limit(), p.lr_scale)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batch = self.task.batch(epoch, index)
@@ -269,7 +266,7 @@ class Trainer:
         val = metrics["val_loss"]
         if not math.isfinite(val):
             self._fail_nonfinite(f"the validation loss became {val} at step {p.step}",
-                                 learning_rate(cfg, p.step, self._schedule_horizon(), p.lr_scale))
+                                 learning_rate(cfg, p.step, self._step_limit(), p.lr_scale))
         if val < p.best_val:
             p.best_val, p.best_step, p.evals_without_improvement = val, p.step, 0
             checkpoint.save_best(self.model, self.run_dir, p.step, val)
@@ -286,7 +283,7 @@ class Trainer:
             "elapsed_s": round(p.elapsed_s, 2),
             "train_loss": train_loss,
             **metrics,
-            "lr": learning_rate(cfg, p.step, self._schedule_horizon(), p.lr_scale),
+            "lr": learning_rate(cfg, p.step, self._step_limit(), p.lr_scale),
             "chars_per_s": round(chars_per_s, 1),
         }
         with open(self.run_dir / METRICS, "a", encoding="utf-8") as fh:
