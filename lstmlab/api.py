@@ -22,6 +22,7 @@ from . import checkpoint, corpus
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from .data import PreparedCorpus, is_prepared, prepare as prepare_corpus
 from .errors import LstmlabError
+from .inspection import Inspection
 from .lm import LN2, LanguageModelTask, score_tokens
 from .model import RecurrentLM
 from .plots import plot_losses
@@ -231,6 +232,29 @@ class LanguageModel:
         head = self.normalize(prompt)
         texts = [head + "".join(p) for p in pieces]
         return texts[0] if num_samples == 1 else texts
+
+    def next_char_probs(self, text: str, warn: Optional[Callable[[str], None]] = _warn) -> dict[str, float]:
+        """Every vocabulary symbol's probability of coming next after `text` (normalised first)."""
+        probs = self._read(self.normalize(text), warn)[1][-1]
+        return {symbol: float(p) for symbol, p in zip(self.vocab.symbols, probs)}
+
+    def inspect(self, text: str, warn: Optional[Callable[[str], None]] = _warn) -> Inspection:
+        """Read `text` and keep every gate, cell state and prediction along the way (see inspection.py)."""
+        text = self.normalize(text)
+        if not text:
+            raise LstmlabError("there is no text to inspect; give some with --text or --file")
+        ids, probs, gates = self._read(text, warn)
+        numpy_gates = [{name: values[0].double().numpy() for name, values in layer.items()} for layer in gates]
+        return Inspection(text, ids, self.vocab.symbols, self.config.model.cell, numpy_gates, probs)
+
+    def _read(self, text: str, warn) -> tuple[np.ndarray, np.ndarray, list]:
+        """ids (T,), next-symbol probabilities (T + 1, V) from the empty state onwards, per-layer gates."""
+        ids = self.encode(text, warn)
+        logits, _, gates = self.model.trace(torch.from_numpy(ids).long()[None])
+        # Before the first character the state is all zeros, so the head sees h = 0.
+        start = self.model.head(torch.zeros(1, 1, self.config.model.hidden_sizes[-1]))
+        logits = torch.cat([start, logits], dim=1)[0].double()
+        return ids, torch.softmax(logits, dim=-1).numpy(), gates
 
     def evaluate(self, text: str, warn: Optional[Callable[[str], None]] = _warn) -> Score:
         """Average negative log-likelihood of `text` under the model, each character given all before it."""

@@ -10,12 +10,14 @@ import argparse
 import itertools
 import sys
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Optional
 
 from . import __version__, api
-from .config import CELLS, OBJECTIVES, OPTIMIZERS, PRECISIONS, SCHEDULES, DataConfig, ModelConfig, TrainConfig
+from .config import CELLS, OBJECTIVES, OPTIMIZERS, PRECISIONS, SCHEDULES, DataConfig, ModelConfig, RunConfig, TrainConfig
 from .corpus import BUILTIN_CORPORA
 from .errors import LstmlabError
+from .summary import format_summary
 from .trainer import TrainingInterrupted
 
 EXIT_USER_ERROR = 2
@@ -58,16 +60,24 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--val-fraction", type=float, help=f"share of the text, taken from its end, held out for validation (default {_default(DataConfig, 'val_fraction')})")
 
 
-def _add_train_flags(p: argparse.ArgumentParser) -> None:
-    t = TrainConfig
+def _add_model_flags(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     m = p.add_argument_group("model")
-    m.add_argument("--cell", choices=CELLS, help=f"recurrent cell (default {_default(ModelConfig, 'cell')})")
+    m.add_argument("--cell", choices=CELLS,
+                   help=f"recurrent cell (default {_default(ModelConfig, 'cell')}); peephole: gates also read the cell "
+                        "state (Gers et al. 2002); layernorm-lstm: layer-normalised LSTM (Ba et al. 2016)")
     m.add_argument("--hidden", dest="hidden_sizes", type=_hidden_sizes, metavar="SIZES",
                    help="hidden size of each layer, comma separated: 512, or 256,128 for seed 000's two layers (default 512)")
-    m.add_argument("--embed-dim", type=int, help=f"character embedding size (default {_default(ModelConfig, 'embed_dim')})")
-    m.add_argument("--dropout", type=float, help="dropout between layers and before the output layer (default 0)")
+    m.add_argument("--embed-dim", type=int,
+                   help=f"character embedding size; 0 feeds one-hot vectors instead (default {_default(ModelConfig, 'embed_dim')})")
     m.add_argument("--tie-embeddings", action="store_true", default=None,
                    help="share the embedding with the output layer (needs --embed-dim equal to the last hidden size)")
+    return m
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    t = TrainConfig
+    m = _add_model_flags(p)
+    m.add_argument("--dropout", type=float, help="dropout between layers and before the output layer (default 0)")
 
     o = p.add_argument_group("objective")
     o.add_argument("--objective", choices=OBJECTIVES,
@@ -119,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder to write the prepared corpus to")
     _add_data_flags(p)
 
+    p = sub.add_parser("summary", help="print a model's layers and parameter counts",
+                       description="Print a parameter table per layer, like Keras' model.summary(), for a trained RUN "
+                                   "or for a model described by flags (e.g. --hidden 256,128 --embed-dim 64 --vocab-size 65).")
+    p.add_argument("run", metavar="RUN", nargs="?", help="run folder made by lstmlab train (or import-keras)")
+    p.add_argument("--vocab-size", type=int, help="symbols in the vocabulary, for a model described by flags")
+    _add_model_flags(p)
+
     p = sub.add_parser("train", help="train a character language model",
                        description="Train a character language model. Writes RUN/config.json, vocab.json, model.safetensors "
                                    "(best), checkpoint.safetensors (last, resumable), metrics.jsonl and loss.png.")
@@ -145,6 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN", help="run folder made by lstmlab train")
     p.add_argument("file", metavar="FILE", help="text to score (cleaned the way the training text was)")
     p.add_argument("--encoding", default="utf-8", help="encoding of FILE (default utf-8)")
+
+    p = sub.add_parser("import-keras", help="turn a Keras character model (.keras or .h5) into a run",
+                       description="Convert a Keras Sequential character model (Embedding or one-hot input -> LSTM/GRU/"
+                                   "SimpleRNN layers -> Dense) into a run folder that generate and evaluate can use. "
+                                   "Keras saves no character table, so give the text it was trained on: its sorted "
+                                   "characters are the model's symbols. Reads only JSON and weight arrays; runs no code "
+                                   "from the file.")
+    p.add_argument("model", metavar="MODEL", help="the .keras (or legacy .h5) file written by Keras' model.save()")
+    p.add_argument("--vocab-from", required=True, metavar="CORPUS",
+                   help="the text the model was trained on, read raw (no Gutenberg stripping): " + corpus_help)
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder to create (must not hold a run already)")
+    p.add_argument("--lowercase", action="store_true", help="lowercase CORPUS first, if the model was trained on lowercased text")
+    p.add_argument("--collapse-whitespace", action="store_true",
+                   help="turn every run of spaces and newlines into one space first, as seed 000 does")
 
     sub.add_parser("corpora", help="list the built-in corpora", description="List the built-in corpora.")
     return parser
@@ -195,9 +226,35 @@ def _cmd_evaluate(args) -> None:
     print(api.load(args.run).evaluate_file(args.file, encoding=args.encoding))
 
 
+def _cmd_summary(args) -> None:
+    flags = _settings(args, {"command", "run", "vocab_size"})
+    if args.run:
+        if flags or args.vocab_size:
+            raise LstmlabError("give either RUN or model flags (--cell, --hidden, --embed-dim, --vocab-size), not both")
+        model = RunConfig.load(Path(args.run) / "config.json").model
+        title = f"Model in {args.run}: {model.cell}, vocabulary {model.vocab_size}"
+    else:
+        if not args.vocab_size:
+            raise LstmlabError("give a RUN folder, or describe a model with --vocab-size N (and --cell, --hidden, --embed-dim)")
+        model = ModelConfig(vocab_size=args.vocab_size, **flags)
+        title = f"Model: {model.cell}, vocabulary {model.vocab_size}"
+    print(format_summary(model, title))
+
+
 def _cmd_corpora(args) -> None:
     for name, description in BUILTIN_CORPORA.items():
         print(f"builtin:{name:<24} {description}")
+
+
+def _cmd_import_keras(args) -> None:
+    from .keras_import import import_keras  # h5py loads only for this command
+
+    lm = import_keras(args.model, args.vocab_from, args.out, lowercase=args.lowercase,
+                      collapse_whitespace=args.collapse_whitespace)
+    cfg = lm.config.model
+    print(f"imported {args.model} into {args.out}: {cfg.cell} {'x'.join(map(str, cfg.hidden_sizes))}, "
+          f"vocabulary {cfg.vocab_size} ({cfg.vocab_size - 1} characters + unknown)")
+    print(f"generate text with: lstmlab generate {args.out} --prompt \"...\"")
 
 
 def help_markdown() -> str:
@@ -212,8 +269,8 @@ def help_markdown() -> str:
     return "\n".join(parts)
 
 
-COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "generate": _cmd_generate,
-            "evaluate": _cmd_evaluate, "corpora": _cmd_corpora}
+COMMANDS = {"prepare": _cmd_prepare, "summary": _cmd_summary, "train": _cmd_train, "generate": _cmd_generate,
+            "evaluate": _cmd_evaluate, "import-keras": _cmd_import_keras, "corpora": _cmd_corpora}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from .errors import LstmlabError
 
-CELLS = ("lstm", "gru", "rnn")
+CELLS = ("lstm", "gru", "rnn", "peephole", "layernorm-lstm")
 OBJECTIVES = ("tbptt", "window")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -60,6 +60,8 @@ class ModelConfig:
     vocab_size: int
     cell: str = "lstm"
     hidden_sizes: tuple[int, ...] = (512,)
+    # 0 feeds one-hot vectors instead of a learned embedding, as seeds 001 and
+    # 004 do (and as imported one-hot Keras models need).
     embed_dim: int = 64
     # Applied between recurrent layers and before the head (not on recurrent
     # connections, which would disturb the memory the cell is meant to keep).
@@ -76,13 +78,26 @@ class ModelConfig:
             len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
             f"--hidden needs positive layer sizes such as 512 or 256,128, got {','.join(map(str, self.hidden_sizes)) or 'nothing'}",
         )
-        _require(self.embed_dim >= 1, f"--embed-dim must be positive, got {self.embed_dim}")
+        _require(self.embed_dim >= 0, f"--embed-dim must be positive, or 0 for one-hot inputs; got {self.embed_dim}")
         _require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        _require(
+            not (self.tie_embeddings and self.one_hot),
+            "--tie-embeddings needs a learned embedding; drop it or give --embed-dim a positive size",
+        )
         _require(
             not self.tie_embeddings or self.embed_dim == self.hidden_sizes[-1],
             f"--tie-embeddings needs --embed-dim equal to the last hidden size "
             f"({self.embed_dim} vs {self.hidden_sizes[-1]}); pass --embed-dim {self.hidden_sizes[-1]}",
         )
+
+    @property
+    def one_hot(self) -> bool:
+        return self.embed_dim == 0
+
+    @property
+    def input_size(self) -> int:
+        """Width of what the first recurrent layer reads."""
+        return self.vocab_size if self.one_hot else self.embed_dim
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,16 @@ PyTorch's CPU matrix-vector path was several times slower here than NumPy's
 BLAS when we profiled it (benchmarks/generation_speed.py times the result), so the step runs in NumPy on
 float32 copies of the model's own weights, laid out once:
 
-    LSTM / RNN layer:  z = [W_ih | W_hh] @ [x; h] + (b_ih + b_hh)      one product
+    LSTM / RNN / peephole layer:  z = [W_ih | W_hh] @ [x; h] + b      one product
                        (first layer: W_ih @ embedding[id] + b is a table row)
     GRU layer:         W_ih @ x + b_ih and W_hh @ h + b_hh stay apart, because
                        the reset gate multiplies only the second.
+    layer-norm LSTM:   the two products are normalised apart, so they stay apart
+                       too (the first layer's normalised input part is a table).
 
-The equations are PyTorch's (gate order i, f, g, o for LSTM; r, z, n for GRU);
-tests check greedy generation against the model's own forward pass.
+The equations are those of cells.py (gate order i, f, g, o for the LSTM kinds;
+r, z, n for GRU); tests check greedy generation against the model's own forward
+pass for every cell.
 Shapes: N streams, H hidden size, V vocabulary size.
 """
 
@@ -24,51 +27,88 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
+from .cells import LSTM_KINDS
+
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _layer_norm(x: np.ndarray, gain: np.ndarray, shift: Optional[np.ndarray] = None, eps: float = 1e-5) -> np.ndarray:
+    normed = (x - x.mean(axis=-1, keepdims=True)) / np.sqrt(x.var(axis=-1, keepdims=True) + eps)
+    return normed * gain + (0.0 if shift is None else shift)
+
+
 class _Layer:
-    def __init__(self, cell: str, w_ih, w_hh, b_ih, b_hh, first: bool, embedding: Optional[np.ndarray]):
-        self.cell, self.hidden = cell, w_hh.shape[1]
-        self.w_hh = w_hh
-        if cell == "gru":
-            self.b_hh = b_hh
-            self.table = embedding @ w_ih.T + b_ih if first else None  # (V, 3H)
-            self.w_ih, self.b_ih = w_ih, b_ih
+    """One layer's step. Given the embedding, the layer is the first one and reads
+    symbol ids: its input product is a per-symbol table computed once."""
+
+    def __init__(self, layer, embedding: Optional[np.ndarray]):
+        self.cell, self.hidden = layer.kind, layer.hidden_size
+        arrays = {name: p.detach().float().cpu().numpy() for name, p in layer.named_parameters()}
+        if self.cell in ("peephole", "layernorm-lstm"):
+            w_ih, self.w_hh, bias = arrays["weight_ih"], arrays["weight_hh"], arrays["bias"]
+            self.p = arrays  # peephole or layer-norm parameters, looked up by name
         else:
-            bias = b_ih + b_hh
-            self.table = embedding @ w_ih.T + bias if first else None  # (V, gates)
-            self.w_cat = np.ascontiguousarray(np.concatenate([w_ih, w_hh], axis=1))  # (gates, I + H)
-            self.bias = bias
+            w_ih, self.w_hh = arrays["weight_ih_l0"], arrays["weight_hh_l0"]
+            b_ih, b_hh = arrays["bias_ih_l0"], arrays["bias_hh_l0"]
+            bias = b_ih if self.cell == "gru" else b_ih + b_hh
+            self.b_hh = b_hh
+        self.w_ih, self.bias = w_ih, bias
+        self.table = self.project(embedding) if embedding is not None else None  # (V, gates)
+        # Upper layers whose two products simply add: one product over [x; h].
+        fusable = self.table is None and self.cell in ("lstm", "rnn", "peephole")
+        self.w_cat = np.ascontiguousarray(np.concatenate([w_ih, self.w_hh], axis=1)) if fusable else None
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """The input's share of the pre-activations, bias included."""
+        if self.cell == "layernorm-lstm":
+            return _layer_norm(x @ self.w_ih.T, self.p["norm_ih.weight"]) + self.bias
+        return x @ self.w_ih.T + self.bias
 
     def step(self, x: Optional[np.ndarray], ids: np.ndarray, state):
         """x (N, I) from the layer below, or symbol ids (N,) for the first layer."""
         H = self.hidden
+        if self.w_cat is not None:
+            h = state[0] if self.cell != "rnn" else state
+            z = np.concatenate([x, h], axis=1) @ self.w_cat.T + self.bias
+            return self.finish(z, state)
+        x_part = self.table[ids] if self.table is not None else self.project(x)
         if self.cell == "gru":
             h = state
-            gi = self.table[ids] if self.table is not None else x @ self.w_ih.T + self.b_ih  # (N, 3H)
             gh = h @ self.w_hh.T + self.b_hh
-            rz = _sigmoid(gi[:, : 2 * H] + gh[:, : 2 * H])
+            rz = _sigmoid(x_part[:, : 2 * H] + gh[:, : 2 * H])
             r, z = rz[:, :H], rz[:, H:]
-            n = np.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+            n = np.tanh(x_part[:, 2 * H :] + r * gh[:, 2 * H :])
             h = (1.0 - z) * n + z * h
             return h, h
-        h = state[0] if self.cell == "lstm" else state
-        if self.table is not None:
-            z = self.table[ids] + h @ self.w_hh.T
-        else:
-            z = np.concatenate([x, h], axis=1) @ self.w_cat.T + self.bias
+        h = state[0] if self.cell != "rnn" else state
+        recurrent = h @ self.w_hh.T
+        if self.cell == "layernorm-lstm":
+            recurrent = _layer_norm(recurrent, self.p["norm_hh.weight"])
+        return self.finish(x_part + recurrent, state)
+
+    def finish(self, z: np.ndarray, state):
+        """Pre-activations z (N, gates) -> output, new state (LSTM kinds and RNN)."""
+        H = self.hidden
         if self.cell == "rnn":
             h = np.tanh(z)
             return h, h
         c = state[1]
+        if self.cell == "peephole":
+            i = _sigmoid(z[:, :H] + self.p["peephole_i"] * c)
+            f = _sigmoid(z[:, H : 2 * H] + self.p["peephole_f"] * c)
+            c = f * c + i * np.tanh(z[:, 2 * H : 3 * H])
+            o = _sigmoid(z[:, 3 * H :] + self.p["peephole_o"] * c)
+            h = o * np.tanh(c)
+            return h, (h, c)
         gates = _sigmoid(z)  # i, f, _, o; the g slice is recomputed with tanh below
         i, f, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 3 * H :]
-        g = np.tanh(z[:, 2 * H : 3 * H])
-        c = f * c + i * g
-        h = o * np.tanh(c)
+        c = f * c + i * np.tanh(z[:, 2 * H : 3 * H])
+        if self.cell == "layernorm-lstm":
+            h = o * np.tanh(_layer_norm(c, self.p["norm_cell.weight"], self.p["norm_cell.bias"]))
+        else:
+            h = o * np.tanh(c)
         return h, (h, c)
 
 
@@ -79,21 +119,18 @@ class Generator:
         cfg = model.config
         to_np = lambda t: t.detach().float().cpu().numpy()  # noqa: E731
         embedding = to_np(model.embedding.weight)
-        self.layers = [
-            _Layer(cfg.cell, to_np(l.weight_ih_l0), to_np(l.weight_hh_l0), to_np(l.bias_ih_l0), to_np(l.bias_hh_l0),
-                   first=(i == 0), embedding=embedding)
-            for i, l in enumerate(model.rnn.layers)
-        ]
+        self.layers = [_Layer(layer, embedding if i == 0 else None) for i, layer in enumerate(model.rnn.layers)]
         self.head_w, self.head_b = to_np(model.head.weight), to_np(model.head.bias)
-        # Per layer: (h, c) for LSTM, h otherwise, each (N, H).
+        two_part = cfg.cell in LSTM_KINDS
+        # Per layer: (h, c) for the LSTM kinds, h otherwise, each (N, H).
         self.state = []
         for i, size in enumerate(cfg.hidden_sizes):
             if state is None:
                 zeros = np.zeros((batch, size), dtype=np.float32)
-                self.state.append((zeros, zeros.copy()) if cfg.cell == "lstm" else zeros)
+                self.state.append((zeros, zeros.copy()) if two_part else zeros)
             else:
                 parts = tuple(to_np(t[0]) for t in state[i])
-                self.state.append(parts if cfg.cell == "lstm" else parts[0])
+                self.state.append(parts if two_part else parts[0])
 
     def step(self, ids: np.ndarray) -> np.ndarray:
         """ids (N,) -> top-layer output (N, H)."""

@@ -17,25 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .cells import Gates, make_layer
 from .config import ModelConfig
 from .generation import Generator
 
 State = list[tuple[torch.Tensor, ...]]
-
-_CELL_MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-
-
-def make_layer(cell: str, input_size: int, hidden_size: int) -> nn.Module:
-    layer = _CELL_MODULES[cell](input_size, hidden_size, batch_first=True)
-    if cell == "lstm":
-        # Start with the forget gate open (bias 1) so that memory is kept by
-        # default and gradients flow through time early in training
-        # (Jozefowicz et al. 2015; Keras' unit_forget_bias does the same).
-        with torch.no_grad():
-            layer.bias_ih_l0[hidden_size : 2 * hidden_size].fill_(1.0)
-            layer.bias_hh_l0[hidden_size : 2 * hidden_size].zero_()
-    return layer
-
 
 def _as_tuple(state) -> tuple[torch.Tensor, ...]:
     return tuple(state) if isinstance(state, tuple) else (state,)
@@ -63,13 +49,27 @@ class RecurrentStack(nn.Module):
             new_state.append(_as_tuple(out_state))
         return x, new_state
 
+    def trace(self, x: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State, list[Gates]]:
+        """forward() in eval mode, also returning each layer's gate values {name: (B, T, H)}."""
+        new_state: State = []
+        gates = []
+        for i, layer in enumerate(self.layers):
+            x, out_state, layer_gates = layer.trace(x, None if state is None else state[i])
+            new_state.append(out_state)
+            gates.append(layer_gates)
+        return x, new_state, gates
+
 
 class RecurrentLM(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
-        self.rnn = RecurrentStack(config.cell, config.embed_dim, config.hidden_sizes, config.dropout)
+        if config.one_hot:
+            # The seeds' one-hot inputs: a fixed identity table, nothing to learn.
+            self.embedding = nn.Embedding.from_pretrained(torch.eye(config.vocab_size), freeze=True)
+        else:
+            self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
+        self.rnn = RecurrentStack(config.cell, config.input_size, config.hidden_sizes, config.dropout)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_sizes[-1], config.vocab_size)
         if config.tie_embeddings:
@@ -87,6 +87,14 @@ class RecurrentLM(nn.Module):
         """ids (B, T) -> logits (B, T, V), new state."""
         hidden, state = self.features(ids, state)
         return self.logits(hidden), state
+
+    def trace(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State, list[Gates]]:
+        """ids (B, T) -> logits (B, T, V), new state, and per layer the gate values
+        {name: (B, T, H)} that the cells computed on the way (cells.GATE_NAMES)."""
+        self.eval()
+        with torch.inference_mode():
+            hidden, state, gates = self.rnn.trace(self.embedding(ids), state)
+            return self.head(hidden), state, gates
 
     def generate(
         self,

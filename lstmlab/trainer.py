@@ -100,7 +100,7 @@ class Trainer:
                  log: Callable[[str], None] = tqdm.write, show_progress: Optional[bool] = None):
         self.model, self.task, self.cfg, self.run_dir = model, task, config, Path(run_dir)
         self.log, self.show_progress = log, show_progress
-        self.optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay)
+        self.optimizer = make_optimizer(config.optimizer, [p for p in model.parameters() if p.requires_grad], config.lr, config.weight_decay)
         self.progress = Progress()
         self.carry = None
         self.autocast = autocast_dtype(config.precision)

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from lstmlab.config import ModelConfig
+from lstmlab.config import CELLS, ModelConfig
 from lstmlab.errors import LstmlabError
 from lstmlab.generation import sample_next
 from lstmlab.model import RecurrentLM
 
 
-@pytest.mark.parametrize("cell, per_layer_state", [("lstm", 2), ("gru", 1), ("rnn", 1)])
+@pytest.mark.parametrize("cell, per_layer_state", [("lstm", 2), ("gru", 1), ("rnn", 1), ("peephole", 2), ("layernorm-lstm", 2)])
 def test_shapes_for_each_cell(cell, per_layer_state):
     model = RecurrentLM(ModelConfig(vocab_size=30, cell=cell, hidden_sizes=(24, 16), embed_dim=8))
     ids = torch.randint(0, 30, (5, 7))  # (B, T)
@@ -28,7 +28,7 @@ def test_seed_000_two_layer_model_parameter_count():
     assert sum(p.numel() for p in model.parameters()) == 538_369 + 4 * 256 + 4 * 128
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_carried_state_equals_reading_the_whole_sequence(cell):
     """Reading a text in chunks with the state carried gives exactly the
     logits of one pass over the whole text: the basis of TBPTT and of
@@ -45,7 +45,7 @@ def test_carried_state_equals_reading_the_whole_sequence(cell):
     torch.testing.assert_close(torch.cat(pieces, dim=1), whole, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_greedy_generation_follows_argmax_of_the_full_forward(cell):
     """Generation's one-step fast path computes what the sequence model does."""
     torch.manual_seed(1)

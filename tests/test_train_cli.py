@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 import lstmlab
 from lstmlab.checkpoint import BEST, LAST
+from lstmlab.config import CELLS
 
 from conftest import TINY
 
@@ -23,7 +24,7 @@ def val_losses(run: Path) -> list[float]:
     return [json.loads(line)["val_loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_each_cell_learns_through_the_cli(cli, shakespeare_slice, tmp_path, cell):
     run = tmp_path / cell
     code, out, err = cli("train", shakespeare_slice, "--out", run, "--cell", cell, "--steps", "60", *TINY)

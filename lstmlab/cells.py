@@ -1,0 +1,364 @@
+"""The recurrent layers, one class per cell type, each able to show its gates.
+
+Every layer takes x (B, T, I) batch-first and a state tuple per layer, (h, c)
+for the LSTM kinds and (h,) for GRU and RNN, each (1, B, H) as in nn.LSTM, and
+returns (outputs (B, T, H), new state).
+
+    lstm            nn.LSTM (oneDNN's fused kernel), gate order i, f, g, o
+    gru             nn.GRU, gate order r, z, n
+    rnn             nn.RNN (Elman), h_t = tanh(x_t W + h_{t-1} U + b)
+    peephole        LSTM whose gates also read the cell state (Gers et al. 2002):
+                      i_t = σ(W_i x_t + U_i h_{t-1} + p_i ⊙ c_{t-1} + b_i)
+                      f_t = σ(W_f x_t + U_f h_{t-1} + p_f ⊙ c_{t-1} + b_f)
+                      g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)
+                      c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+                      o_t = σ(W_o x_t + U_o h_{t-1} + p_o ⊙ c_t + b_o)
+                      h_t = o_t ⊙ tanh(c_t)
+    layernorm-lstm  LSTM with layer normalisation (Ba, Kiros & Hinton 2016):
+                      z_t = LN(W x_t) + LN(U h_{t-1}) + b,  split into i, f, g, o
+                      c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+                      h_t = o_t ⊙ tanh(LN(c_t))
+
+`layer.trace(x, state)` runs the layer and also returns every step's gate
+values, {name: (B, T, H)}; the inspect page and the notebook API show these.
+For the built-in cells the trace recomputes the steps from the layer's own
+weights (nn.LSTM does not expose its gates), and tests check that its hidden
+states equal the fused kernel's. The two extra cells have one step function
+used both for training and for tracing, so there is nothing to drift apart.
+lstmlab.reference has the same equations in NumPy with backpropagation.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LayerState = tuple[torch.Tensor, ...]
+Gates = dict[str, torch.Tensor]
+
+# What trace() returns per cell, in display order. "cell" is the cell state c_t.
+GATE_NAMES = {
+    "lstm": ("forget", "input", "candidate", "output", "cell", "hidden"),
+    "peephole": ("forget", "input", "candidate", "output", "cell", "hidden"),
+    "layernorm-lstm": ("forget", "input", "candidate", "output", "cell", "hidden"),
+    "gru": ("reset", "update", "candidate", "hidden"),
+    "rnn": ("hidden",),
+}
+LSTM_KINDS = ("lstm", "peephole", "layernorm-lstm")
+
+
+def _initial(x: torch.Tensor, state: Optional[LayerState], hidden: int, parts: int, dtype: torch.dtype) -> list[torch.Tensor]:
+    """The state as (B, H) tensors of the weights' dtype, zeros when none is given."""
+    if state is None:
+        return [x.new_zeros(x.shape[0], hidden, dtype=dtype) for _ in range(parts)]
+    return [s[0].to(dtype) for s in state]
+
+
+def _stack(steps: list[dict[str, torch.Tensor]], names: tuple[str, ...]) -> Gates:
+    return {name: torch.stack([s[name] for s in steps], dim=1) for name in names}
+
+
+def _lstm_update(z: torch.Tensor, c: torch.Tensor, hidden: int):
+    """Pre-activations z (B, 4H) in order i, f, g, o -> the gates and the new cell state."""
+    i, f, g, o = z.split(hidden, dim=1)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    return i, f, g, o, f * c + i * g
+
+
+def open_forget_gate(bias: torch.Tensor, hidden: int) -> None:
+    # Start with the forget gate open (bias 1) so that memory is kept by
+    # default and gradients flow through time early in training
+    # (Jozefowicz et al. 2015; Keras' unit_forget_bias does the same).
+    with torch.no_grad():
+        bias[hidden : 2 * hidden].fill_(1.0)
+
+
+class LSTM(nn.LSTM):
+    kind = "lstm"
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__(input_size, hidden_size, batch_first=True)
+        open_forget_gate(self.bias_ih_l0, hidden_size)
+        with torch.no_grad():
+            self.bias_hh_l0[hidden_size : 2 * hidden_size].zero_()
+
+    def trace(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState, Gates]:
+        H = self.hidden_size
+        h, c = _initial(x, state, H, 2, self.weight_hh_l0.dtype)
+        x_proj = F.linear(x.to(h.dtype), self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)
+        steps = []
+        for t in range(x.shape[1]):
+            i, f, g, o, c = _lstm_update(x_proj[:, t] + h @ self.weight_hh_l0.T, c, H)
+            h = o * torch.tanh(c)
+            steps.append(dict(forget=f, input=i, candidate=g, output=o, cell=c, hidden=h))
+        gates = _stack(steps, GATE_NAMES[self.kind])
+        return gates["hidden"], (h[None], c[None]), gates
+
+
+class GRU(nn.GRU):
+    kind = "gru"
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__(input_size, hidden_size, batch_first=True)
+
+    def trace(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState, Gates]:
+        H = self.hidden_size
+        (h,) = _initial(x, state, H, 1, self.weight_hh_l0.dtype)
+        x_proj = F.linear(x.to(h.dtype), self.weight_ih_l0, self.bias_ih_l0)
+        steps = []
+        for t in range(x.shape[1]):
+            gi = x_proj[:, t]
+            gh = F.linear(h, self.weight_hh_l0, self.bias_hh_l0)
+            r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+            z = torch.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
+            # The reset gate scales the recurrent part only (PyTorch's and Keras 3's form).
+            n = torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
+            h = (1 - z) * n + z * h
+            steps.append(dict(reset=r, update=z, candidate=n, hidden=h))
+        gates = _stack(steps, GATE_NAMES[self.kind])
+        return gates["hidden"], (h[None],), gates
+
+
+class RNN(nn.RNN):
+    kind = "rnn"
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__(input_size, hidden_size, batch_first=True)
+
+    def trace(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState, Gates]:
+        (h,) = _initial(x, state, self.hidden_size, 1, self.weight_hh_l0.dtype)
+        x_proj = F.linear(x.to(h.dtype), self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)
+        steps = []
+        for t in range(x.shape[1]):
+            h = torch.tanh(x_proj[:, t] + h @ self.weight_hh_l0.T)
+            steps.append(dict(hidden=h))
+        gates = _stack(steps, GATE_NAMES[self.kind])
+        return gates["hidden"], (h[None],), gates
+
+
+def _normalize(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer normalisation without gain: (x - mean) / std over the last axis, and 1 / std."""
+    mean = x.mean(dim=-1, keepdim=True)
+    inv_std = torch.rsqrt(x.var(dim=-1, unbiased=False, keepdim=True) + eps)
+    return (x - mean) * inv_std, inv_std
+
+
+def _normalize_backward(d_normed: torch.Tensor, normed: torch.Tensor, inv_std: torch.Tensor) -> torch.Tensor:
+    """Gradient through _normalize: (d - mean(d) - x̂ mean(d x̂)) / std."""
+    return inv_std * (d_normed - d_normed.mean(-1, keepdim=True) - normed * (d_normed * normed).mean(-1, keepdim=True))
+
+
+def _d_sigmoid(s: torch.Tensor) -> torch.Tensor:
+    return s * (1 - s)
+
+
+class _SteppedLSTM(nn.Module):
+    """An LSTM variant run by a Python loop over time steps.
+
+    Each step is one recurrent product r_t = h_{t-1} U^T (done by the loop) and
+    the variant's element-wise `pointwise(x_t, r_t, c_{t-1})`. The input product
+    for all steps is one large matrix product before the loop.
+
+    Training runs the loop inside `_Recurrence`, whose backward pass is written
+    by hand (`pointwise_backward`, checked against autograd through the plain
+    loop in the tests). Left to autograd, the loop was 2-3x slower: every step
+    builds a graph of a dozen small nodes and writes a whole (4H, H) weight
+    gradient, where one product at the end does for all steps.
+
+    Gate maths runs in the weights' dtype (float32) even under bf16 autocast:
+    the cell state accumulates over hundreds of steps and must not be rounded
+    to 8 bits of mantissa at every one. The products run in autocast's dtype.
+    """
+
+    kind = ""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
+        self.bias = nn.Parameter(torch.zeros(4 * hidden_size))
+        # nn.LSTM's initialisation, so the variants start where the baseline does.
+        bound = hidden_size ** -0.5
+        nn.init.uniform_(self.weight_ih, -bound, bound)
+        nn.init.uniform_(self.weight_hh, -bound, bound)
+        open_forget_gate(self.bias, hidden_size)
+
+    def pointwise_parameters(self) -> list[nn.Parameter]:
+        """The parameters `pointwise` reads, in the order `pointwise_backward` returns their gradients."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState]:
+        h0, c0 = _initial(x, state, self.hidden_size, 2, self.weight_hh.dtype)
+        x_proj = self.project_inputs(x)  # (B, T, 4H)
+        out, h, c = _Recurrence.apply(self, x_proj, self.weight_hh, h0, c0, *self.pointwise_parameters())
+        return out, (h[None], c[None])
+
+    def trace(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState, Gates]:
+        """The plain loop, recording every gate. Autograd can run through it too
+        (the tests compare its gradients with the hand-written ones)."""
+        h, c = _initial(x, state, self.hidden_size, 2, self.weight_hh.dtype)
+        steps = []
+        for x_t in self.project_inputs(x).unbind(1):
+            h, c, gates = self.pointwise(x_t, h @ self.weight_hh.T, c)
+            steps.append(gates)
+        gates = _stack(steps, GATE_NAMES[self.kind])
+        return gates["hidden"], (h[None], c[None]), gates
+
+    def project_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def pointwise(self, x_proj: torch.Tensor, recurrent: torch.Tensor, c: torch.Tensor):
+        """(B, 4H) input part, (B, 4H) recurrent product, (B, H) cell state ->
+        h, new c, and the step's values by name (what backward needs included)."""
+        raise NotImplementedError
+
+    def pointwise_backward(self, saved: dict[str, torch.Tensor], c_prev: torch.Tensor, dh: torch.Tensor,
+                           dc: torch.Tensor):
+        """Gradients of h and c -> those of the input part, the recurrent
+        product, c_{t-1}, and (summed over the batch) each pointwise parameter."""
+        raise NotImplementedError
+
+
+class _Recurrence(torch.autograd.Function):
+    """The time loop of a _SteppedLSTM, with its backward pass organised by hand.
+
+    Backward walks the steps in reverse: the cell's `pointwise_backward` gives
+    d r_t, and d h_{t-1} = d r_t U carries the gradient one step back. The
+    weight gradient is then one large product over all steps,
+    dU = sum_t d r_t^T h_{t-1}, as cuDNN and oneDNN organise it.
+    """
+
+    @staticmethod
+    def forward(ctx, layer, x_proj, weight_hh, h0, c0, *pointwise_params):
+        state_dtype = weight_hh.dtype
+        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else state_dtype
+        weight_t = weight_hh.to(dtype).T
+        h, c = h0, c0
+        h_prev, c_prev, saved, outputs = [], [], [], []
+        for x_t in x_proj.to(state_dtype).unbind(1):
+            h_prev.append(h)
+            c_prev.append(c)
+            h, c, values = layer.pointwise(x_t, (h.to(dtype) @ weight_t).to(state_dtype), c)
+            saved.append(values)
+            outputs.append(h)
+        ctx.layer, ctx.dtype, ctx.saved_steps, ctx.c_prev = layer, dtype, saved, c_prev
+        ctx.save_for_backward(weight_hh, torch.stack(h_prev, 1))
+        return torch.stack(outputs, 1), h, c
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, d_out, d_h, d_c):
+        weight_hh, h_prev = ctx.saved_tensors
+        layer, dtype, state_dtype = ctx.layer, ctx.dtype, weight_hh.dtype
+        weight = weight_hh.to(dtype)
+        steps = len(ctx.saved_steps)
+        d_x = [None] * steps
+        d_r = torch.empty(h_prev.shape[0], steps, weight.shape[0], dtype=state_dtype)
+        d_params = None
+        dh = d_h.to(state_dtype) if d_h is not None else torch.zeros_like(h_prev[:, 0])
+        dc = d_c.to(state_dtype) if d_c is not None else torch.zeros_like(dh)
+        d_out = d_out.to(state_dtype)
+        for t in reversed(range(steps)):
+            d_x[t], d_r[:, t], dc, step_params = layer.pointwise_backward(
+                ctx.saved_steps[t], ctx.c_prev[t], dh + d_out[:, t], dc)
+            d_params = step_params if d_params is None else [a + b for a, b in zip(d_params, step_params)]
+            dh = (d_r[:, t].to(dtype) @ weight).to(state_dtype)
+        d_weight = d_r.flatten(0, 1).T.to(dtype) @ h_prev.flatten(0, 1).to(dtype)
+        return (None, torch.stack(d_x, 1), d_weight.to(state_dtype), dh, dc, *d_params)
+
+
+class PeepholeLSTM(_SteppedLSTM):
+    kind = "peephole"
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__(input_size, hidden_size)
+        # Diagonal peephole weights, one per unit and gate; zero starts the
+        # cell exactly as a plain LSTM and lets training decide how much to peek.
+        self.peephole_i = nn.Parameter(torch.zeros(hidden_size))
+        self.peephole_f = nn.Parameter(torch.zeros(hidden_size))
+        self.peephole_o = nn.Parameter(torch.zeros(hidden_size))
+
+    def pointwise_parameters(self):
+        return [self.peephole_i, self.peephole_f, self.peephole_o]
+
+    def project_inputs(self, x):
+        return F.linear(x, self.weight_ih, self.bias).to(self.weight_hh.dtype)
+
+    def pointwise(self, x_proj, recurrent, c):
+        zi, zf, zg, zo = (x_proj + recurrent).split(self.hidden_size, dim=1)
+        i = torch.sigmoid(zi + self.peephole_i * c)
+        f = torch.sigmoid(zf + self.peephole_f * c)
+        g = torch.tanh(zg)
+        c_new = f * c + i * g
+        # The output gate looks at the new cell state, as in Gers et al.
+        o = torch.sigmoid(zo + self.peephole_o * c_new)
+        tanh_c = torch.tanh(c_new)
+        h = o * tanh_c
+        return h, c_new, dict(forget=f, input=i, candidate=g, output=o, cell=c_new, hidden=h, tanh_cell=tanh_c)
+
+    def pointwise_backward(self, s, c_prev, dh, dc):
+        i, f, g, o, c, tanh_c = s["input"], s["forget"], s["candidate"], s["output"], s["cell"], s["tanh_cell"]
+        dz_o = dh * tanh_c * _d_sigmoid(o)
+        # c_t reaches the loss through h_t (via tanh), through o_t's peephole, and through the next step.
+        dc = dc + dh * o * (1 - tanh_c * tanh_c) + dz_o * self.peephole_o
+        dz_i = dc * g * _d_sigmoid(i)
+        dz_f = dc * c_prev * _d_sigmoid(f)
+        dz_g = dc * i * (1 - g * g)
+        dc_prev = dc * f + dz_i * self.peephole_i + dz_f * self.peephole_f
+        dz = torch.cat([dz_i, dz_f, dz_g, dz_o], dim=1)
+        d_peepholes = [(dz_i * c_prev).sum(0), (dz_f * c_prev).sum(0), (dz_o * c).sum(0)]
+        return dz, dz, dc_prev, d_peepholes
+
+
+class LayerNormLSTM(_SteppedLSTM):
+    kind = "layernorm-lstm"
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__(input_size, hidden_size)
+        # Normalising each product keeps the gates' inputs at a steady scale
+        # whatever the weights do, which lets larger learning rates work. The
+        # shift lives in self.bias, so the two products' norms have gains only.
+        self.norm_ih = nn.LayerNorm(4 * hidden_size, bias=False)
+        self.norm_hh = nn.LayerNorm(4 * hidden_size, bias=False)
+        self.norm_cell = nn.LayerNorm(hidden_size)
+
+    def pointwise_parameters(self):
+        return [self.norm_hh.weight, self.norm_cell.weight, self.norm_cell.bias]
+
+    def project_inputs(self, x):
+        return self.norm_ih(F.linear(x, self.weight_ih).to(self.weight_hh.dtype)) + self.bias
+
+    def pointwise(self, x_proj, recurrent, c):
+        normed_r, inv_r = _normalize(recurrent, self.norm_hh.eps)
+        i, f, g, o, c = _lstm_update(x_proj + self.norm_hh.weight * normed_r, c, self.hidden_size)
+        normed_c, inv_c = _normalize(c, self.norm_cell.eps)
+        tanh_c = torch.tanh(self.norm_cell.weight * normed_c + self.norm_cell.bias)
+        h = o * tanh_c
+        return h, c, dict(forget=f, input=i, candidate=g, output=o, cell=c, hidden=h, tanh_cell=tanh_c,
+                          normed_r=normed_r, inv_r=inv_r, normed_c=normed_c, inv_c=inv_c)
+
+    def pointwise_backward(self, s, c_prev, dh, dc):
+        i, f, g, o, tanh_c = s["input"], s["forget"], s["candidate"], s["output"], s["tanh_cell"]
+        dz_o = dh * tanh_c * _d_sigmoid(o)
+        d_cell_norm_out = dh * o * (1 - tanh_c * tanh_c)  # gradient at LN(c_t)'s output
+        dc = dc + _normalize_backward(d_cell_norm_out * self.norm_cell.weight, s["normed_c"], s["inv_c"])
+        dz_i = dc * g * _d_sigmoid(i)
+        dz_f = dc * c_prev * _d_sigmoid(f)
+        dz_g = dc * i * (1 - g * g)
+        dz = torch.cat([dz_i, dz_f, dz_g, dz_o], dim=1)
+        d_r = _normalize_backward(dz * self.norm_hh.weight, s["normed_r"], s["inv_r"])
+        d_params = [(dz * s["normed_r"]).sum(0), (d_cell_norm_out * s["normed_c"]).sum(0), d_cell_norm_out.sum(0)]
+        return dz, d_r, dc * f, d_params
+
+
+CELL_LAYERS: dict[str, type[nn.Module]] = {
+    "lstm": LSTM, "gru": GRU, "rnn": RNN, "peephole": PeepholeLSTM, "layernorm-lstm": LayerNormLSTM,
+}
+
+
+def make_layer(cell: str, input_size: int, hidden_size: int) -> nn.Module:
+    return CELL_LAYERS[cell](input_size, hidden_size)
