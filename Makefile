@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN ?= runs/demo
 
-.PHONY: demo test install clean docs
+.PHONY: demo test install browser clean docs
 
 # The stamp file re-installs whenever pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -20,7 +20,12 @@ demo: install
 	$(BIN)/lstmlab train builtin:shakespeare --minutes 2 --out $(RUN)
 	$(BIN)/lstmlab generate $(RUN) --prompt "ROMEO:" --length 400 --temperature 0.7 --seed 1
 
-test: install
+# tests/test_inspect_page.py opens the inspect page in headless Chromium (Debian's package).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 clean:

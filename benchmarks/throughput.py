@@ -27,7 +27,7 @@ from lstmlab.model import RecurrentLM
 from lstmlab.trainer import Trainer
 
 TEXT = REPO.parent / "shared" / "data" / "text" / "tiny_shakespeare.txt"
-GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+GATES = {"lstm": 4, "gru": 3, "rnn": 1, "peephole": 4, "layernorm-lstm": 4}
 
 
 def matmul_gflops(sizes=(1024, 2048, 4096), seconds: float = 2.0) -> dict[str, float]:

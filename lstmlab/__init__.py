@@ -4,5 +4,8 @@ __version__ = "0.1.0"
 
 from .api import LanguageModel, Score, load, prepare, train  # noqa: E402
 from .errors import LstmlabError  # noqa: E402
+from .inspection import Inspection, find_units  # noqa: E402
+from .keras_import import import_keras  # noqa: E402
 
-__all__ = ["LanguageModel", "LstmlabError", "Score", "load", "prepare", "train", "__version__"]
+__all__ = ["Inspection", "LanguageModel", "LstmlabError", "Score", "find_units", "import_keras", "load", "prepare",
+           "train", "__version__"]

@@ -251,10 +251,11 @@ class LanguageModel:
         """ids (T,), next-symbol probabilities (T + 1, V) from the empty state onwards, per-layer gates."""
         ids = self.encode(text, warn)
         logits, _, gates = self.model.trace(torch.from_numpy(ids).long()[None])
-        # Before the first character the state is all zeros, so the head sees h = 0.
-        start = self.model.head(torch.zeros(1, 1, self.config.model.hidden_sizes[-1]))
-        logits = torch.cat([start, logits], dim=1)[0].double()
-        return ids, torch.softmax(logits, dim=-1).numpy(), gates
+        with torch.inference_mode():
+            # Before the first character the state is all zeros, so the head sees h = 0.
+            start = self.model.head(torch.zeros(1, 1, self.config.model.hidden_sizes[-1]))
+            logits = torch.cat([start, logits], dim=1)[0].double()
+            return ids, torch.softmax(logits, dim=-1).numpy(), gates
 
     def evaluate(self, text: str, warn: Optional[Callable[[str], None]] = _warn) -> Score:
         """Average negative log-likelihood of `text` under the model, each character given all before it."""

@@ -177,6 +177,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collapse-whitespace", action="store_true",
                    help="turn every run of spaces and newlines into one space first, as seed 000 does")
 
+    p = sub.add_parser("inspect", help="see what each unit and gate does on a text: an HTML page and a PNG",
+                       description="Read a text with a trained model and write one self-contained HTML page (no network "
+                                   "needed) plus a PNG: the text coloured by a unit's value, and per character the gates "
+                                   "and cell state of the chosen units, the top-5 next-character guesses and the "
+                                   "surprise in bits. With --find, rank the units that track quotes, line position, "
+                                   "parentheses and word starts.")
+    p.add_argument("run", metavar="RUN", help="run folder made by lstmlab train")
+    p.add_argument("--text", help="the text to inspect (use $'...\\n...' in bash for newlines)")
+    p.add_argument("--file", metavar="FILE", help="read the text to inspect from FILE instead")
+    p.add_argument("--encoding", default="utf-8", help="encoding of FILE (default utf-8)")
+    p.add_argument("--out", required=True, metavar="PAGE.html", help="the HTML page to write")
+    p.add_argument("--png", metavar="PATH", help="the heat-map PNG to write (default: --out with .png)")
+    p.add_argument("--layer", type=int, help="layer to show, from 0 (default: the last, or the --find best match's)")
+    p.add_argument("--units", metavar="U,U,...", help="units to show in the gate panel and PNG, e.g. 3,17,42 "
+                                                     "(default: the first 4, or the --find best matches)")
+    p.add_argument("--unit", type=int, help="unit that colours the text at first (default: the first of --units, "
+                                            "or the --find best match)")
+    p.add_argument("--signal", help="what colours the text at first: hidden (default), cell, a gate of the cell "
+                                    "(forget, input, output, ...) or surprise")
+    p.add_argument("--find", action="store_true", help="rank the units that track simple text features; print the "
+                                                       "table and open the page on the best one")
+    p.add_argument("--max-chars", type=int, default=5000, help="refuse texts longer than this (default 5000)")
+
     sub.add_parser("corpora", help="list the built-in corpora", description="List the built-in corpora.")
     return parser
 
@@ -241,6 +264,27 @@ def _cmd_summary(args) -> None:
     print(format_summary(model, title))
 
 
+def _cmd_inspect(args) -> None:
+    from . import page  # matplotlib loads only for this command
+    from .corpus import load_text
+
+    if (args.text is None) == (args.file is None):
+        both = args.text is not None
+        raise LstmlabError("give the text to inspect with exactly one of --text \"...\" or --file FILE"
+                           + (", not both" if both else ""))
+    units = page.parse_units(args.units)
+    lm = api.load(args.run)
+    out, png = page.check_out_paths(args.out, args.png)
+    if args.file is not None and not Path(args.file).is_file():
+        raise LstmlabError(f"no such file: {args.file}; give a text file with --file, or the text itself with --text")
+    text = args.text if args.file is None else load_text(args.file, encoding=args.encoding)
+    page.check_length(lm.normalize(text), args.max_chars)
+    inspection = lm.inspect(text)
+    written = page.write_page(inspection, out, png=png, layer=args.layer, units=units, colour_unit=args.unit,
+                              colour_signal=args.signal, find=args.find, title=str(args.run))
+    print(page.describe(inspection, written))
+
+
 def _cmd_corpora(args) -> None:
     for name, description in BUILTIN_CORPORA.items():
         print(f"builtin:{name:<24} {description}")
@@ -270,7 +314,8 @@ def help_markdown() -> str:
 
 
 COMMANDS = {"prepare": _cmd_prepare, "summary": _cmd_summary, "train": _cmd_train, "generate": _cmd_generate,
-            "evaluate": _cmd_evaluate, "import-keras": _cmd_import_keras, "corpora": _cmd_corpora}
+            "evaluate": _cmd_evaluate, "import-keras": _cmd_import_keras, "inspect": _cmd_inspect,
+            "corpora": _cmd_corpora}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -1,6 +1,9 @@
 """The recurrent layers of cells.py: their gate traces, the extra cells' fast
 backward pass, and one-hot inputs."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 import torch
@@ -127,3 +130,17 @@ def test_one_hot_inputs_have_nothing_to_learn():
     torch.testing.assert_close(model.embedding(torch.tensor([3]))[0], torch.eye(50)[3])
     trainable = sum(p.numel() for p in model.rnn.parameters() if p.requires_grad)
     assert trainable == 91_648 + 4 * 128  # seed 001's LSTM(128) on 50 symbols, plus torch's second bias
+
+
+@pytest.mark.parametrize("cell", ["peephole", "layernorm-lstm"])
+def test_a_finished_step_frees_what_it_saved(cell):
+    """What the forward pass keeps for backward goes when the outputs go; an
+    output kept in its own node's context would leak a sequence's worth of
+    values every training step."""
+    layer, x, state = _layer_and_input(cell)
+    out, (h, c) = layer(x, state)
+    saved = weakref.ref(out.grad_fn.saved_steps[-1]["forget"])
+    (out.sum() + h.sum() + c.sum()).backward()
+    del out, h, c
+    gc.collect()
+    assert saved() is None
