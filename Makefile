@@ -19,6 +19,7 @@ demo: install
 	rm -rf $(RUN)
 	$(BIN)/lstmlab train builtin:shakespeare --minutes 2 --out $(RUN)
 	$(BIN)/lstmlab generate $(RUN) --prompt "ROMEO:" --length 400 --temperature 0.7 --seed 1
+	$(BIN)/lstmlab inspect $(RUN) --file examples/balcony.txt --out $(RUN)/inside.html --find
 
 # tests/test_inspect_page.py opens the inspect page in headless Chromium (Debian's package).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

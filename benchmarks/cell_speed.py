@@ -20,12 +20,28 @@ from pathlib import Path
 import torch
 
 from common import machine_info, markdown_table, set_threads, write_json
+from lstmlab.cells import _RecurrentProduct
 from lstmlab.config import CELLS, DataConfig, ModelConfig
 from lstmlab.data import prepare
 from lstmlab.model import RecurrentLM
 from throughput import TEXT, measure
 
 HIDDEN = (512,)
+
+
+def recurrent_product_ms(batch: int = 32, hidden: int = 512, reps: int = 500) -> dict[str, float]:
+    """One step's h U^T in float32: plain matmul against the packed oneDNN path the stepped cells use."""
+    weight, h = torch.randn(4 * hidden, hidden), torch.randn(batch, hidden)
+    packed = _RecurrentProduct(weight, torch.float32, batch)
+    times = {}
+    for name, product in (("matmul", lambda: h @ weight.T), ("packed", lambda: packed(h))):
+        for _ in range(20):
+            product()
+        start = time.perf_counter()
+        for _ in range(reps):
+            product()
+        times[name] = (time.perf_counter() - start) / reps * 1e3
+    return times
 
 
 def generation_chars_per_s(vocab_size: int, cell: str, chars: int) -> float:
@@ -65,12 +81,15 @@ def main() -> None:
     for row in rows:
         for key in ("train_fp32_chars_per_s", "train_bf16_chars_per_s", "generate_chars_per_s"):
             row[key.replace("chars_per_s", "vs_lstm")] = row[key] / base[key]
-    write_json(args.out, {"machine": machine_info(), "hidden": HIDDEN, "rows": rows})
+    products = recurrent_product_ms()
+    write_json(args.out, {"machine": machine_info(), "hidden": HIDDEN, "rows": rows, "recurrent_product_ms": products})
     print(markdown_table(
         ["cell", "train fp32 chars/s", "vs lstm", "train bf16 chars/s", "vs lstm", "generate chars/s", "vs lstm"],
         [[r["cell"], f"{r['train_fp32_chars_per_s']:,.0f}", f"{r['train_fp32_vs_lstm']:.2f}",
           f"{r['train_bf16_chars_per_s']:,.0f}", f"{r['train_bf16_vs_lstm']:.2f}",
           f"{r['generate_chars_per_s']:,.0f}", f"{r['generate_vs_lstm']:.2f}"] for r in rows]))
+    print(f"one recurrent product (32 x 512 -> 2048, float32): matmul {products['matmul']:.3f} ms, "
+          f"packed oneDNN {products['packed']:.3f} ms ({products['matmul'] / products['packed']:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -232,10 +232,10 @@ def _packed_linear_available() -> bool:
 class _RecurrentProduct:
     """h U^T (forward) and d U (backward) for every step of one sequence.
 
-    At a batch of 32 these are thin products that BLAS runs at a third of its
-    peak here. In float32, oneDNN's linear on weights re-laid out once per
-    sequence (the same kernels PyTorch's compiler uses on CPU) ran them 1.7x
-    faster on this machine. Other dtypes use plain matmul: oneDNN has no
+    At a batch of 32 these are thin products that BLAS runs far below its peak.
+    In float32, oneDNN's linear on weights re-laid out once per sequence (the
+    kernels PyTorch's compiler uses on CPU) runs them 1.5x faster on the
+    development machine (benchmarks/cell_speed.py times both). Other dtypes use plain matmul: oneDNN has no
     float64, and for bf16 plain matmul was as fast.
     """
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lstmlab import reference
-from lstmlab.cells import GATE_NAMES, LSTM_KINDS, make_layer
+from lstmlab.cells import GATE_NAMES, LSTM_KINDS, _RecurrentProduct, make_layer
 from lstmlab.config import CELLS, ModelConfig
 from lstmlab.model import RecurrentLM
 
@@ -144,3 +144,22 @@ def test_a_finished_step_frees_what_it_saved(cell):
     del out, h, c
     gc.collect()
     assert saved() is None
+
+
+@pytest.mark.parametrize("cell", ["peephole", "layernorm-lstm"])
+def test_float32_fast_path_agrees_with_the_plain_loop(cell):
+    """Float32 takes the packed oneDNN products (float64 above cannot): same outputs and gradients."""
+    torch.manual_seed(0)
+    layer = make_layer(cell, 8, 16)
+    x = torch.randn(4, 10, 8)
+    assert _RecurrentProduct(layer.weight_hh, torch.float32, 4).packed is not None or not torch.backends.mkldnn.is_available()
+    grads = []
+    for run in (layer, layer.trace):
+        layer.zero_grad()
+        out = run(x)[0]
+        out.pow(2).sum().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in layer.parameters()]))
+    (fast_out, fast_grads), (plain_out, plain_grads) = grads
+    torch.testing.assert_close(fast_out, plain_out, rtol=1e-5, atol=1e-6)
+    for f, p in zip(fast_grads, plain_grads):
+        torch.testing.assert_close(f, p, rtol=1e-4, atol=1e-5)
