@@ -23,8 +23,9 @@ returns (outputs (B, T, H), new state).
 values, {name: (B, T, H)}; the inspect page and the notebook API show these.
 For the built-in cells the trace recomputes the steps from the layer's own
 weights (nn.LSTM does not expose its gates), and tests check that its hidden
-states equal the fused kernel's. The two extra cells have one step function
-used both for training and for tracing, so there is nothing to drift apart.
+states equal the fused kernel's. The two extra cells have one forward step
+(`pointwise`) that both training and tracing run; their backward step is
+written by hand and tested against autograd through that forward step.
 lstmlab.reference has the same equations in NumPy with backpropagation.
 """
 

@@ -281,11 +281,13 @@ class _Cell:
 
     @classmethod
     def _torch_layer_class(cls):
-        raise NotImplementedError
+        from lstmlab.cells import make_layer
+
+        return lambda input_size, hidden_size: make_layer(cls.name, input_size, hidden_size)
 
     @classmethod
     def _check_torch_layer(cls, layer) -> None:
-        pass
+        _check_torch_layer(layer, cls.name)
 
     @classmethod
     def from_torch(cls, layer, dtype: Any = np.float64):
@@ -329,13 +331,17 @@ def _split(vector: Array, gates: tuple[str, ...], prefix: str) -> dict[str, Arra
     return {f"{prefix}_{g}": vector[k * hidden:(k + 1) * hidden].copy() for k, g in enumerate(gates)}
 
 
-def _check_nn_layer(layer, kind) -> None:
+def _check_torch_layer(layer, kind) -> None:
     """The converters read a single-layer, one-direction layer of the right class."""
     import torch
 
-    expected = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+    from lstmlab.cells import PeepholeLSTM as TorchPeephole
+
+    expected = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "peephole": TorchPeephole}[kind]
     if not isinstance(layer, expected):
-        raise TypeError(f"expected a torch.nn.{expected.__name__}, got {type(layer).__name__}")
+        raise TypeError(f"expected a {expected.__module__}.{expected.__name__}, got {type(layer).__name__}")
+    if not isinstance(layer, torch.nn.RNNBase):
+        return
     if layer.num_layers != 1 or layer.bidirectional:
         raise ValueError("only single-layer, one-direction layers can be converted")
     if getattr(layer, "proj_size", 0):
@@ -406,16 +412,6 @@ class ElmanRNN(_Cell):
             "bias_ih_l0": v["b"].copy(),
             "bias_hh_l0": v["b"].copy() if gradient else np.zeros_like(v["b"]),
         }
-
-    @classmethod
-    def _check_torch_layer(cls, layer):
-        _check_nn_layer(layer, "rnn")
-
-    @classmethod
-    def _torch_layer_class(cls):
-        import torch
-
-        return lambda i, h: torch.nn.RNN(i, h, batch_first=True)
 
 
 class LSTM(_Cell):
@@ -527,16 +523,6 @@ class LSTM(_Cell):
             "bias_hh_l0": bias.copy() if gradient else np.zeros_like(bias),
         }
 
-    @classmethod
-    def _check_torch_layer(cls, layer):
-        _check_nn_layer(layer, "lstm")
-
-    @classmethod
-    def _torch_layer_class(cls):
-        import torch
-
-        return lambda i, h: torch.nn.LSTM(i, h, batch_first=True)
-
 
 class PeepholeLSTM(LSTM):
     """LSTM whose gates also look at the cell state (Gers, Schraudolph & Schmidhuber 2002).
@@ -625,19 +611,6 @@ class PeepholeLSTM(LSTM):
         }
         layout.update({f"peephole_{g}": v[f"p_{g}"].copy() for g in ("i", "f", "o")})
         return layout
-
-    @classmethod
-    def _check_torch_layer(cls, layer):
-        from lstmlab import cells
-
-        if not isinstance(layer, cells.PeepholeLSTM):
-            raise TypeError(f"expected an lstmlab.cells.PeepholeLSTM, got {type(layer).__name__}")
-
-    @classmethod
-    def _torch_layer_class(cls):
-        from lstmlab import cells
-
-        return cells.PeepholeLSTM
 
 
 class GRU(_Cell):
@@ -735,16 +708,6 @@ class GRU(_Cell):
             "bias_hh_l0": np.concatenate([r_hh, z_hh, v["b_hn"]]),
         }
 
-    @classmethod
-    def _check_torch_layer(cls, layer):
-        _check_nn_layer(layer, "gru")
-
-    @classmethod
-    def _torch_layer_class(cls):
-        import torch
-
-        return lambda i, h: torch.nn.GRU(i, h, batch_first=True)
-
 
 CELLS: dict[str, type[_Cell]] = {"rnn": ElmanRNN, "lstm": LSTM, "gru": GRU, "peephole": PeepholeLSTM}
 
@@ -759,13 +722,10 @@ def from_torch(layer, dtype: Any = np.float64) -> _Cell:
     """
     import torch
 
-    for torch_class, cell_class in ((torch.nn.LSTM, LSTM), (torch.nn.GRU, GRU), (torch.nn.RNN, ElmanRNN)):
+    from lstmlab.cells import PeepholeLSTM as TorchPeephole
+
+    for torch_class, cell_class in ((torch.nn.LSTM, LSTM), (torch.nn.GRU, GRU), (torch.nn.RNN, ElmanRNN),
+                                    (TorchPeephole, PeepholeLSTM)):
         if isinstance(layer, torch_class):
             return cell_class.from_torch(layer, dtype=dtype)
-    try:
-        from lstmlab.cells import PeepholeLSTM as TorchPeephole
-    except ImportError:
-        TorchPeephole = None
-    if TorchPeephole is not None and isinstance(layer, TorchPeephole):
-        return PeepholeLSTM.from_torch(layer, dtype=dtype)
     raise TypeError(f"no reference cell for {type(layer).__name__}")
