@@ -1,0 +1,144 @@
+"""Text -> token ids for word-level models and classifiers, saved as tokenizer.json in a run.
+
+Two tokenisers with one interface (`tokenize`, `encode`, `decode`, `to_json`,
+`load_tokenizer`). Both reserve id 0 for padding and id 1 for the unknown
+token, so every padded batch and every unseen word has a place to go:
+
+    WordTokenizer  lowercased (by default) words, with each punctuation mark its
+                   own token: "Don't panic!" -> ["don't", "panic", "!"].
+                   The vocabulary keeps the most frequent tokens (--max-vocab),
+                   and only those seen at least --min-freq times.
+    CharTokenizer  every character is a token (seed 001's character classifier).
+
+The character language model keeps its own CharVocab (vocab.py: unknown at 0,
+no padding), which existing runs were saved with.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Union
+
+import numpy as np
+
+from .errors import LstmlabError
+
+PAD, UNK = "<pad>", "<unk>"
+PAD_ID, UNK_ID = 0, 1
+
+# A number keeps its inner points and commas (3.5, 1,000); a word is a run of
+# letters/digits, optionally with inner apostrophes or hyphens (don't, o'er,
+# well-known); anything else that is not a space is a token of its own
+# (punctuation, symbols, emoji).
+_WORD = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:['\u2019\-][^\W_]+)*|[^\w\s]|_", re.UNICODE)
+
+# Detokenising: no space before closing punctuation, none after opening.
+_NO_SPACE_BEFORE = set(".,;:!?%)]}\u2019\u201d") | {"'s", "n't"}
+_NO_SPACE_AFTER = set("([{$#\u2018\u201c")
+
+
+@dataclass
+class _Tokenizer:
+    symbols: list[str]  # symbols[0] is PAD, symbols[1] is UNK
+    lowercase: bool = True
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    kind = ""
+
+    def __post_init__(self) -> None:
+        if self.symbols[:2] != [PAD, UNK]:
+            raise LstmlabError("a tokenizer's first two symbols must be <pad> and <unk>; retrain the run")
+        self._index = {s: i for i, s in enumerate(self.symbols)}
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def tokenize(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    @classmethod
+    def build(cls, texts: Iterable[str], lowercase: bool = True, max_size: int = 0, min_freq: int = 1):
+        """The vocabulary of `texts`: most frequent first (ties in sorted order),
+        at most `max_size` symbols in all (0: no cap), each seen `min_freq` times."""
+        probe = cls([PAD, UNK], lowercase)
+        counts = Counter()
+        for text in texts:
+            counts.update(probe.tokenize(text))
+        kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
+        if max_size:
+            kept = kept[: max(max_size - 2, 0)]
+        return cls([PAD, UNK, *kept], lowercase)
+
+    def encode(self, text: str) -> np.ndarray:
+        """(N,) int64 ids; tokens outside the vocabulary become UNK_ID."""
+        return np.fromiter((self._index.get(t, UNK_ID) for t in self.tokenize(text)), dtype=np.int64)
+
+    def unknown_share(self, text: str) -> float:
+        tokens = self.tokenize(text)
+        return sum(t not in self._index for t in tokens) / max(len(tokens), 1)
+
+    def decode(self, ids) -> str:
+        return self.join([self.symbols[i] for i in np.asarray(ids).reshape(-1).tolist() if i != PAD_ID])
+
+    def join(self, tokens: list[str]) -> str:
+        raise NotImplementedError
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, "lowercase": self.lowercase, "symbols": self.symbols},
+                          ensure_ascii=False, indent=0) + "\n"
+
+
+class WordTokenizer(_Tokenizer):
+    kind = "word"
+
+    def tokenize(self, text: str) -> list[str]:
+        return _WORD.findall(text.lower() if self.lowercase else text)
+
+    def join(self, tokens: list[str]) -> str:
+        """Tokens back to readable text: "hello , world !" -> "hello, world!"."""
+        out: list[str] = []
+        double_quotes_open = False
+        for token in tokens:
+            if token == '"':
+                # Straight quotes alternate: an opening one hugs the next word, a closing one the last.
+                double_quotes_open = not double_quotes_open
+                if double_quotes_open:
+                    out.append((" " if out else "") + token)
+                    continue
+                out.append(token)
+                continue
+            glue = (not out or token in _NO_SPACE_BEFORE or out[-1].strip() in _NO_SPACE_AFTER
+                    or out[-1] == ' "' or out[-1] == '"' and double_quotes_open)
+            out.append(token if glue else " " + token)
+        return "".join(out)
+
+
+class CharTokenizer(_Tokenizer):
+    kind = "char"
+
+    def tokenize(self, text: str) -> list[str]:
+        return list(text.lower() if self.lowercase else text)
+
+    def join(self, tokens: list[str]) -> str:
+        return "".join(t for t in tokens if t not in (PAD, UNK))
+
+
+TOKENIZERS = {"word": WordTokenizer, "char": CharTokenizer}
+Tokenizer = Union[WordTokenizer, CharTokenizer]
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        kind, symbols, lowercase = raw["kind"], list(raw["symbols"]), bool(raw["lowercase"])
+    except FileNotFoundError:
+        raise LstmlabError(f"{path} is missing; the run is incomplete, train it again") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LstmlabError(f"{path} is corrupt ({exc}); train the run again") from None
+    if kind not in TOKENIZERS:
+        raise LstmlabError(f"{path}: unknown tokenizer kind {kind!r}; train the run again")
+    return TOKENIZERS[kind](symbols, lowercase)
