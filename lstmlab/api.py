@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -26,6 +27,7 @@ from .inspection import Inspection
 from .lm import LN2, LanguageModelTask, score_tokens
 from .model import RecurrentLM
 from .plots import plot_losses
+from .tokenizers import load_tokenizer
 from .trainer import Trainer, read_metrics
 from .vocab import CharVocab
 
@@ -59,6 +61,9 @@ def prepare(source: str, out: PathLike, report: Optional[Callable[[str], None]] 
     data_kw, model_kw, train_kw = _split_settings(data_settings)
     if model_kw or train_kw:
         raise LstmlabError(f"prepare only takes data settings, not {', '.join([*model_kw, *train_kw])}")
+    from .words import check_level_settings
+
+    check_level_settings(data_kw)
     return prepare_corpus(DataConfig(source=source, **data_kw), Path(out), report)
 
 
@@ -71,7 +76,7 @@ def train(
     show_progress: Optional[bool] = None,
     **settings: Any,
 ) -> "LanguageModel":
-    """Train a character language model and return it (best weights loaded).
+    """Train a character (or, with level="word", word) language model and return it (best weights loaded).
 
     `corpus_source` is a text source (see corpus.load_text) or a folder made by
     `prepare`. Settings are the fields of DataConfig, ModelConfig and
@@ -87,6 +92,15 @@ def train(
     data_kw, model_kw, train_kw = _split_settings(settings)
     if "minutes" not in train_kw and ("max_steps" in train_kw or "epochs" in train_kw):
         train_kw["minutes"] = None  # an explicit step/epoch budget replaces the default time budget
+    from .words import check_level_settings, with_word_defaults
+
+    if is_prepared(corpus_source):
+        level = PreparedCorpus.open(Path(corpus_source)).level
+    else:
+        level = data_kw.get("level", "char")
+        check_level_settings(data_kw)
+    if level == "word":  # word-level defaults (embedding, dropout, seq_len, lr) where not given
+        model_kw, train_kw = with_word_defaults(model_kw, train_kw)
     # Build every config before the (possibly slow) prepare step, so a bad flag fails at once.
     train_cfg = TrainConfig(**train_kw)
     ModelConfig(vocab_size=2, **model_kw)
@@ -106,7 +120,8 @@ def train(
     task = LanguageModelTask(prepared, train_cfg)  # checks the corpus fits the batch shape
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint.save_text_atomic(run_dir / "config.json", config.to_json())
-    checkpoint.save_text_atomic(run_dir / "vocab.json", prepared.vocab.to_json())
+    checkpoint.save_text_atomic(run_dir / ("tokenizer.json" if prepared.level == "word" else "vocab.json"),
+                                prepared.vocab.to_json())
     log(f"model: {model_cfg.cell} {'x'.join(map(str, model_cfg.hidden_sizes))}, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {model_cfg.vocab_size}; "
         f"{task.steps_per_epoch:,} steps per epoch; budget: {_budget_text(train_cfg)}")
@@ -133,15 +148,19 @@ def _resume(run_dir: Path, log, show_progress, settings: dict[str, Any]) -> "Lan
 
 
 def _fit(trainer: Trainer, run_dir: Path, log) -> "LanguageModel":
+    unit = getattr(trainer.task, "unit", "char")
     try:
         progress = trainer.fit()
     finally:
         metrics = read_metrics(run_dir)
         if metrics:
-            plot_losses(metrics, run_dir / "loss.png")
+            plot_losses(metrics, run_dir / "loss.png", unit=unit)
+    if unit == "word":
+        best = f"{progress.best_val:.4f} nats/word (perplexity {math.exp(progress.best_val):,.1f})"
+    else:
+        best = f"{progress.best_val:.4f} nats/char ({progress.best_val / LN2:.3f} bits/char)"
     log(f"stopped after {progress.step:,} steps ({progress.stop_reason}); best validation loss "
-        f"{progress.best_val:.4f} nats/char ({progress.best_val / LN2:.3f} bits/char) at step {progress.best_step:,}; "
-        f"saved in {run_dir}")
+        f"{best} at step {progress.best_step:,}; saved in {run_dir}")
     return load(run_dir)
 
 
@@ -201,6 +220,10 @@ class LanguageModel:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         return corpus.clean_text(text, strip_gutenberg_boilerplate=False, lowercase=data.lowercase,
                                  collapse_whitespace=data.collapse_whitespace)
+
+    def prompt_text(self, prompt: str) -> str:
+        """What generated text continues: the prompt, normalised."""
+        return self.normalize(prompt)
 
     def encode(self, text: str, warn: Optional[Callable[[str], None]] = _warn) -> np.ndarray:
         unknown = self.vocab.unknown_chars(text)
@@ -286,15 +309,22 @@ def _check_sampling(length, temperature, top_k, top_p, num_samples) -> None:
 
 
 def load(run_dir: PathLike) -> LanguageModel:
-    """Load a trained run folder (config.json, vocab.json, model.safetensors)."""
+    """Load a trained run folder (config.json, vocab.json or, for a word-level
+    run, tokenizer.json, model.safetensors)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise LstmlabError(f"no such run folder: {run_dir}; train one with: lstmlab train CORPUS --out {run_dir}")
     config = RunConfig.load(run_dir / "config.json")
-    vocab = CharVocab.load(run_dir / "vocab.json")
+    word = config.data.level == "word"
+    vocab_file = "tokenizer.json" if word else "vocab.json"
+    vocab = load_tokenizer(run_dir / vocab_file) if word else CharVocab.load(run_dir / vocab_file)
     if len(vocab) != config.model.vocab_size:
-        raise LstmlabError(f"{run_dir}/vocab.json has {len(vocab)} symbols but config.json expects {config.model.vocab_size}; restore the run's files")
+        raise LstmlabError(f"{run_dir}/{vocab_file} has {len(vocab)} symbols but config.json expects {config.model.vocab_size}; restore the run's files")
     model = RecurrentLM(config.model)
     checkpoint.load_weights(model, run_dir / checkpoint.BEST)
     model.eval()
+    if word:
+        from .words import WordLanguageModel
+
+        return WordLanguageModel(run_dir, config, vocab, model)
     return LanguageModel(run_dir, config, vocab, model)

@@ -13,8 +13,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Optional
 
-from . import __version__, api
-from .config import CELLS, OBJECTIVES, OPTIMIZERS, PRECISIONS, SCHEDULES, DataConfig, ModelConfig, RunConfig, TrainConfig
+from . import __version__, api, classify_cli
+from .config import (CELLS, LEVELS, OBJECTIVES, OPTIMIZERS, PRECISIONS, SCHEDULES, DataConfig, ModelConfig, RunConfig,
+                     TrainConfig)
 from .corpus import BUILTIN_CORPORA
 from .errors import LstmlabError
 from .summary import format_summary
@@ -48,15 +49,35 @@ def _hidden_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _word_defaults_text() -> str:
+    from .words import WORD_MODEL_DEFAULTS, WORD_TRAIN_DEFAULTS
+
+    return " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in {**WORD_MODEL_DEFAULTS, **WORD_TRAIN_DEFAULTS}.items())
+
+
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("cleaning the text")
+    g.add_argument("--level", choices=LEVELS,
+                   help="char: a character-level model (default); word: words and punctuation marks, lowercased, "
+                        "with a capped vocabulary, scored by perplexity per word (its runs default to "
+                        f"{_word_defaults_text()})")
     g.add_argument("--encoding", help=f"text encoding of the corpus files (default {_default(DataConfig, 'encoding')}); try latin-1 for old files")
     g.add_argument("--no-strip-gutenberg", dest="strip_gutenberg", action="store_false", default=None,
                    help="keep Project Gutenberg headers and footers (they are cut by default)")
-    g.add_argument("--lowercase", action="store_true", default=None, help="lowercase the text (prompts are then lowercased too)")
+    case = g.add_mutually_exclusive_group()
+    case.add_argument("--lowercase", action="store_true", default=None,
+                      help="lowercase the text, prompts too (the default for --level word)")
+    case.add_argument("--keep-case", dest="lowercase", action="store_false", default=None,
+                      help="with --level word, keep upper case (words are lowercased by default)")
     g.add_argument("--collapse-whitespace", action="store_true", default=None,
                    help="turn every run of spaces and newlines into one space, as seed 000 does")
     g.add_argument("--min-count", type=int, help="characters seen fewer times than this become the unknown symbol (default 1: keep all)")
+    g.add_argument("--max-vocab", type=int,
+                   help=f"--level word: keep at most this many symbols, <pad> and <unk> included "
+                        f"(default {_default(DataConfig, 'max_vocab'):,}; 0 = no cap)")
+    g.add_argument("--min-freq", type=int,
+                   help=f"--level word: words seen fewer times than this in the training part become <unk> "
+                        f"(default {_default(DataConfig, 'min_freq')})")
     g.add_argument("--val-fraction", type=float, help=f"share of the text, taken from its end, held out for validation (default {_default(DataConfig, 'val_fraction')})")
 
 
@@ -68,7 +89,7 @@ def _add_model_flags(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     m.add_argument("--hidden", dest="hidden_sizes", type=_hidden_sizes, metavar="SIZES",
                    help="hidden size of each layer, comma separated: 512, or 256,128 for seed 000's two layers (default 512)")
     m.add_argument("--embed-dim", type=int,
-                   help=f"character embedding size; 0 feeds one-hot vectors instead (default {_default(ModelConfig, 'embed_dim')})")
+                   help=f"character (or word) embedding size; 0 feeds one-hot vectors instead (default {_default(ModelConfig, 'embed_dim')})")
     m.add_argument("--tie-embeddings", action="store_true", default=None,
                    help="share the embedding with the output layer (needs --embed-dim equal to the last hidden size)")
     return m
@@ -83,7 +104,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     o.add_argument("--objective", choices=OBJECTIVES,
                    help="tbptt: every character is a target, state carried between chunks (default); "
                         "window: the seeds' recipe, one target per window")
-    o.add_argument("--seq-len", type=int, help=f"characters per back-propagation chunk (default {_default(t, 'seq_len')})")
+    o.add_argument("--seq-len", type=int, help=f"characters (words at --level word) per back-propagation chunk (default {_default(t, 'seq_len')})")
     o.add_argument("--window", type=int, help=f"window length for --objective window (default {_default(t, 'window')})")
     o.add_argument("--step", type=int, help=f"distance between windows for --objective window (default {_default(t, 'step')})")
     o.add_argument("--batch-size", type=int, help=f"streams (tbptt) or windows per batch (default {_default(t, 'batch_size')})")
@@ -111,12 +132,12 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     b.add_argument("--epochs", type=float, help="passes over the training text")
     b.add_argument("--steps", dest="max_steps", type=int, metavar="N", help="optimiser steps")
     b.add_argument("--eval-every", type=int, help=f"steps between validations and checkpoints (default {_default(t, 'eval_every')})")
-    b.add_argument("--eval-chars", type=int, help=f"validate on at most this many held-out characters (default {_default(t, 'eval_chars'):,}; 0 = all)")
+    b.add_argument("--eval-chars", type=int, help=f"validate on at most this many held-out characters, or words (default {_default(t, 'eval_chars'):,}; 0 = all)")
     b.add_argument("--patience", type=int, help=f"stop after this many validations without improvement (default {_default(t, 'patience')}; 0 = never)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lstmlab", description="Train, sample and score recurrent character language models on a CPU.")
+    parser = _Parser(prog="lstmlab", description="Train, sample and score recurrent character- and word-level language models on a CPU.")
     parser.add_argument("--version", action="version", version=f"lstmlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
@@ -136,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocab-size", type=int, help="symbols in the vocabulary, for a model described by flags")
     _add_model_flags(p)
 
-    p = sub.add_parser("train", help="train a character language model",
-                       description="Train a character language model. Writes RUN/config.json, vocab.json, model.safetensors "
+    p = sub.add_parser("train", help="train a character (or --level word) language model",
+                       description="Train a character language model (--level word: a word-level one). Writes RUN/config.json, "
+                                   "vocab.json (tokenizer.json at word level), model.safetensors "
                                    "(best), checkpoint.safetensors (last, resumable), metrics.jsonl and loss.png.")
     p.add_argument("corpus", metavar="CORPUS", nargs="?", help=corpus_help + ", or a folder made by lstmlab prepare")
     p.add_argument("--out", help="run folder to create (must not hold a run already)")
@@ -150,15 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write text with a trained model, streamed to stdout.")
     p.add_argument("run", metavar="RUN", help="run folder made by lstmlab train")
     p.add_argument("--prompt", default="", help="text to start from (default: none, a fresh state)")
-    p.add_argument("--length", type=int, default=400, help="characters to generate (default 400)")
+    p.add_argument("--length", type=int, help="characters to generate (default 400), or words for a word-level run (default 100)")
     p.add_argument("--temperature", type=float, default=0.7, help="below 1: safer, above 1: wilder, 0: greedy (default 0.7)")
-    p.add_argument("--top-k", type=int, help="sample only from the k most likely characters")
-    p.add_argument("--top-p", type=float, help="sample only from the most likely characters that cover this probability")
+    p.add_argument("--top-k", type=int, help="sample only from the k most likely characters (or words)")
+    p.add_argument("--top-p", type=float, help="sample only from the most likely characters (or words) that cover this probability")
     p.add_argument("--seed", type=int, help="random seed for reproducible samples")
     p.add_argument("--num-samples", type=int, default=1, help="samples to write, generated together as one batch (default 1)")
 
-    p = sub.add_parser("evaluate", help="score a text with a trained model (bits per character)",
-                       description="Score FILE under a trained model: bits and nats per character.")
+    p = sub.add_parser("evaluate", help="score a text with a trained model (bits per character, or perplexity per word)",
+                       description="Score FILE under a trained model: bits and nats per character, or for a word-level "
+                                   "run perplexity and nats per word.")
     p.add_argument("run", metavar="RUN", help="run folder made by lstmlab train")
     p.add_argument("file", metavar="FILE", help="text to score (cleaned the way the training text was)")
     p.add_argument("--encoding", default="utf-8", help="encoding of FILE (default utf-8)")
@@ -200,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "table and open the page on the best one")
     p.add_argument("--max-chars", type=int, default=5000, help="refuse texts longer than this (default 5000)")
 
+    classify_cli.add_parser(sub, _Parser)  # lstmlab classify stats|train|evaluate|predict
+
     sub.add_parser("corpora", help="list the built-in corpora", description="List the built-in corpora.")
     return parser
 
@@ -230,12 +255,14 @@ def _cmd_train(args) -> None:
 
 def _cmd_generate(args) -> None:
     lm = api.load(args.run)
-    options = dict(length=args.length, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+    options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    num_samples=args.num_samples, seed=args.seed)
+    if args.length is not None:  # else the model's own default: 400 characters or 100 words
+        options["length"] = args.length
     if args.num_samples == 1:
         stream = lm.stream(args.prompt, **options)
         first = next(stream, None)  # checks the options before anything is printed
-        sys.stdout.write(lm.normalize(args.prompt))
+        sys.stdout.write(lm.prompt_text(args.prompt))
         for step in itertools.chain([first] if first else [], stream):
             sys.stdout.write(step[0])
             sys.stdout.flush()
@@ -285,6 +312,10 @@ def _cmd_inspect(args) -> None:
     print(page.describe(inspection, written))
 
 
+def _cmd_classify(args) -> None:
+    classify_cli.run(args)
+
+
 def _cmd_corpora(args) -> None:
     for name, description in BUILTIN_CORPORA.items():
         print(f"builtin:{name:<24} {description}")
@@ -310,12 +341,14 @@ def help_markdown() -> str:
              f"```\n{parser.format_help()}```\n"]
     for name, command in sub.choices.items():
         parts.append(f"## lstmlab {name}\n\n```\n{command.format_help()}```\n")
+        for inner_name, inner in classify_cli.subcommands(command).items():
+            parts.append(f"### lstmlab {name} {inner_name}\n\n```\n{inner.format_help()}```\n")
     return "\n".join(parts)
 
 
 COMMANDS = {"prepare": _cmd_prepare, "summary": _cmd_summary, "train": _cmd_train, "generate": _cmd_generate,
             "evaluate": _cmd_evaluate, "import-keras": _cmd_import_keras, "inspect": _cmd_inspect,
-            "corpora": _cmd_corpora}
+            "classify": _cmd_classify, "corpora": _cmd_corpora}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -6,6 +6,9 @@ A prepared corpus is a folder:
     vocab.json   the symbols (see vocab.py)
     meta.json    dtype, sizes, where train ends, and the cleaning settings used
 
+A word-level corpus (--level word, see words.py) has tokenizer.json instead of
+vocab.json, and tokens.bin holds word ids.
+
 tokens.bin is opened with numpy.memmap, so a 1 GB corpus trains without being
 loaded into memory: each batch reads only the rows it needs.
 """
@@ -17,7 +20,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Union
 
 import numpy as np
 import torch
@@ -26,6 +29,7 @@ from . import corpus
 from .checkpoint import write_atomic
 from .config import DataConfig
 from .errors import LstmlabError
+from .tokenizers import Tokenizer, load_tokenizer
 from .vocab import CharVocab, count_chars
 
 META_FORMAT = 1
@@ -34,10 +38,14 @@ META_FORMAT = 1
 @dataclass
 class PreparedCorpus:
     folder: Path
-    vocab: CharVocab
+    vocab: Union[CharVocab, Tokenizer]  # a WordTokenizer for --level word
     tokens: np.ndarray  # (N,) memmap of ids
-    train_chars: int
+    train_chars: int  # tokens in the training part (characters, or words at word level)
     data_config: DataConfig
+
+    @property
+    def level(self) -> str:
+        return self.data_config.level
 
     @property
     def train(self) -> np.ndarray:
@@ -53,13 +61,19 @@ class PreparedCorpus:
         try:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
             dtype = np.dtype(meta["dtype"])
-            num_chars, train_chars = int(meta["num_chars"]), int(meta["train_chars"])
+            if "num_tokens" in meta:  # word level
+                num_chars, train_chars = int(meta["num_tokens"]), int(meta["train_tokens"])
+            else:
+                num_chars, train_chars = int(meta["num_chars"]), int(meta["train_chars"])
             data_config = DataConfig(**meta["data"])
         except FileNotFoundError:
             raise LstmlabError(f"{folder} is not a prepared corpus (no meta.json); run `lstmlab prepare` on the text first") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise LstmlabError(f"{folder}/meta.json is corrupt ({exc}); run `lstmlab prepare` again") from None
-        vocab = CharVocab.load(folder / "vocab.json")
+        if data_config.level == "word":
+            vocab = load_tokenizer(folder / "tokenizer.json")
+        else:
+            vocab = CharVocab.load(folder / "vocab.json")
         path = folder / "tokens.bin"
         expected = num_chars * dtype.itemsize
         if not path.exists() or path.stat().st_size != expected:
@@ -81,6 +95,10 @@ def prepare(data_config: DataConfig, out: Path, report: Callable[[str], None] | 
         lowercase=data_config.lowercase,
         collapse_whitespace=data_config.collapse_whitespace,
     )
+    if data_config.level == "word":
+        from .words import prepare_words
+
+        return prepare_words(text, data_config, Path(out), report)
     if len(text) < 2:
         raise LstmlabError(f"{data_config.source} holds {len(text)} character(s) after cleaning; give a longer text")
     counts = count_chars(text)
@@ -146,13 +164,13 @@ class StreamBatches:
     starts at a different offset in [0, T) so chunk boundaries move.
     """
 
-    def __init__(self, tokens: np.ndarray, batch_size: int, seq_len: int, seed: int):
+    def __init__(self, tokens: np.ndarray, batch_size: int, seq_len: int, seed: int, unit: str = "characters"):
         self.tokens, self.B, self.T, self.seed = tokens, batch_size, seq_len, seed
         self.stream_len = (len(tokens) - seq_len - 1) // batch_size
         self.steps_per_epoch = self.stream_len // seq_len
         if self.steps_per_epoch < 1:
             raise LstmlabError(
-                f"the training text has {len(tokens):,} characters, too short for {batch_size} streams of "
+                f"the training text has {len(tokens):,} {unit}, too short for {batch_size} streams of "
                 f"--seq-len {seq_len} (needs at least {(batch_size + 1) * seq_len + 1:,}); "
                 f"lower --batch-size or --seq-len, or use a longer text"
             )
@@ -169,13 +187,13 @@ class WindowBatches:
     """The seeds' layout: windows of W characters every `step` characters,
     shuffled each epoch; the target is the one character after each window."""
 
-    def __init__(self, tokens: np.ndarray, batch_size: int, window: int, step: int, seed: int):
+    def __init__(self, tokens: np.ndarray, batch_size: int, window: int, step: int, seed: int, unit: str = "characters"):
         self.tokens, self.B, self.W, self.seed = tokens, batch_size, window, seed
         self.starts = np.arange(0, len(tokens) - window, step)
         self.steps_per_epoch = len(self.starts) // batch_size
         if self.steps_per_epoch < 1:
             raise LstmlabError(
-                f"the training text has {len(tokens):,} characters, too short for one batch of {batch_size} "
+                f"the training text has {len(tokens):,} {unit}, too short for one batch of {batch_size} "
                 f"windows of {window}; lower --batch-size or --window, or use a longer text"
             )
 

@@ -1,4 +1,4 @@
-"""The character language-modelling task, as the generic Trainer sees it.
+"""The language-modelling task (characters or words), as the generic Trainer sees it.
 
 A task tells the trainer how to fetch batch `index` of epoch `epoch`, how to
 turn a batch into a loss (threading any recurrent state it carries from one
@@ -26,18 +26,22 @@ LN2 = math.log(2.0)
 class LanguageModelTask:
     def __init__(self, corpus: PreparedCorpus, config: TrainConfig):
         self.config = config
+        # Ids are ids: a word-level corpus trains the same way; only the units reported differ.
+        self.unit = "word" if corpus.level == "word" else "char"
+        units = "words" if self.unit == "word" else "characters"
         if config.objective == "tbptt":
-            self.batches = StreamBatches(corpus.train, config.batch_size, config.seq_len, config.seed)
+            self.batches = StreamBatches(corpus.train, config.batch_size, config.seq_len, config.seed, unit=units)
             self.chars_per_step = config.batch_size * config.seq_len
         else:
-            self.batches = WindowBatches(corpus.train, config.batch_size, config.window, config.step, config.seed)
+            self.batches = WindowBatches(corpus.train, config.batch_size, config.window, config.step, config.seed,
+                                         unit=units)
             self.chars_per_step = config.batch_size * config.window
         self.steps_per_epoch = self.batches.steps_per_epoch
         self.val = corpus.val[: config.eval_chars] if config.eval_chars else corpus.val
         needed = config.window + 1 if config.objective == "window" else 2
         if len(self.val) < needed:
             raise LstmlabError(
-                f"only {len(self.val)} validation characters; raise --val-fraction or use a longer text"
+                f"only {len(self.val)} validation {units}; raise --val-fraction or use a longer text"
             )
 
     def batch(self, epoch: int, index: int):
@@ -60,6 +64,8 @@ class LanguageModelTask:
         else:
             nll, count = score_tokens(model, self.val, self.config.seq_len)
         loss = nll / max(count, 1)
+        if self.unit == "word":  # nats per word, and perplexity: bits per character make no sense for words
+            return {"val_loss": loss, "val_ppl": math.exp(min(loss, 700.0)), "val_words": count}
         return {"val_loss": loss, "val_bpc": loss / LN2, "val_chars": count}
 
 

@@ -32,9 +32,10 @@ PAD_ID, UNK_ID = 0, 1
 
 # A number keeps its inner points and commas (3.5, 1,000); a word is a run of
 # letters/digits, optionally with inner apostrophes or hyphens (don't, o'er,
-# well-known); anything else that is not a space is a token of its own
-# (punctuation, symbols, emoji).
-_WORD = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:['\u2019\-][^\W_]+)*|[^\w\s]|_", re.UNICODE)
+# well-known); a run of hyphens is a dash ("him--the young man", as Project
+# Gutenberg writes em dashes); anything else that is not a space is a token of
+# its own (punctuation, symbols, emoji).
+_WORD = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:['\u2019\-][^\W_]+)*|-{2,}|[^\w\s]|_", re.UNICODE)
 
 # Detokenising: no space before closing punctuation, none after opening.
 _NO_SPACE_BEFORE = set(".,;:!?%)]}\u2019\u201d") | {"'s", "n't"}
@@ -68,14 +69,28 @@ class _Tokenizer:
         counts = Counter()
         for text in texts:
             counts.update(probe.tokenize(text))
-        kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
+        return cls.from_counts(counts, lowercase, max_size, min_freq)
+
+    @classmethod
+    def from_counts(cls, counts: Counter, lowercase: bool = True, max_size: int = 0, min_freq: int = 1):
+        """`build` from token counts already made (prepare counts the training part only)."""
+        kept = sorted((t for t, n in counts.items() if n >= min_freq and t not in (PAD, UNK)),
+                      key=lambda t: (-counts[t], t))
         if max_size:
             kept = kept[: max(max_size - 2, 0)]
         return cls([PAD, UNK, *kept], lowercase)
 
     def encode(self, text: str) -> np.ndarray:
         """(N,) int64 ids; tokens outside the vocabulary become UNK_ID."""
-        return np.fromiter((self._index.get(t, UNK_ID) for t in self.tokenize(text)), dtype=np.int64)
+        return self.lookup(self.tokenize(text))
+
+    def lookup(self, tokens: list[str], dtype=np.int64) -> np.ndarray:
+        """Tokens already split -> (N,) ids of `dtype`; tokens outside the vocabulary become UNK_ID."""
+        index = self._index
+        return np.fromiter((index.get(t, UNK_ID) for t in tokens), dtype=dtype, count=len(tokens))
+
+    def __contains__(self, token: str) -> bool:
+        return token in self._index
 
     def unknown_share(self, text: str) -> float:
         tokens = self.tokenize(text)
@@ -100,21 +115,39 @@ class WordTokenizer(_Tokenizer):
 
     def join(self, tokens: list[str]) -> str:
         """Tokens back to readable text: "hello , world !" -> "hello, world!"."""
-        out: list[str] = []
-        double_quotes_open = False
-        for token in tokens:
-            if token == '"':
-                # Straight quotes alternate: an opening one hugs the next word, a closing one the last.
-                double_quotes_open = not double_quotes_open
-                if double_quotes_open:
-                    out.append((" " if out else "") + token)
-                    continue
-                out.append(token)
-                continue
-            glue = (not out or token in _NO_SPACE_BEFORE or out[-1].strip() in _NO_SPACE_AFTER
-                    or out[-1] == ' "' or out[-1] == '"' and double_quotes_open)
-            out.append(token if glue else " " + token)
-        return "".join(out)
+        joiner = Joiner()
+        return "".join(joiner.piece(token) for token in tokens)
+
+
+def _hugs_next(piece: str) -> bool:
+    """Does the token after `piece` follow it without a space? (opening brackets, dashes)"""
+    piece = piece.strip()
+    return piece in _NO_SPACE_AFTER or piece.startswith("--")
+
+
+class Joiner:
+    """WordTokenizer.join one token at a time, for text streamed as it is generated:
+    piece(token) is the token with the space (or none) that goes before it.
+    Earlier pieces never change, so the pieces concatenated equal join(tokens).
+    Feed a prompt's tokens first (discarding their pieces) to continue after it."""
+
+    def __init__(self) -> None:
+        self.last = ""  # the previous piece ("" before the first token)
+        self.double_quotes_open = False
+
+    def piece(self, token: str) -> str:
+        if token == '"':
+            # Straight quotes alternate: an opening one hugs the next word, a closing one the last.
+            self.double_quotes_open = not self.double_quotes_open
+            spaced = self.last and self.double_quotes_open and not _hugs_next(self.last)
+            out = (" " if spaced else "") + token
+        else:
+            last = self.last
+            glue = (not last or token in _NO_SPACE_BEFORE or _hugs_next(last) or token.startswith("--")
+                    or last == ' "' or last == '"' and self.double_quotes_open)
+            out = token if glue else " " + token
+        self.last = out
+        return out
 
 
 class CharTokenizer(_Tokenizer):

@@ -190,7 +190,7 @@ class Trainer:
                     bar.refresh()
                 chars_per_s = steps_timed * self.task.chars_per_step / max(train_seconds, 1e-9)
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3f}", chars_s=f"{chars_per_s:,.0f}", refresh=False)
+                bar.set_postfix({"loss": f"{loss:.3f}", f"{self._unit}s_s": f"{chars_per_s:,.0f}"}, refresh=False)
                 if p.step % cfg.eval_every == 0:
                     t = time.monotonic()
                     self._evaluate_and_save(loss_sum / loss_count, chars_per_s, start)
@@ -263,7 +263,9 @@ class Trainer:
     def _evaluate_and_save(self, train_loss: Optional[float], chars_per_s: float, start: float) -> None:
         p, cfg = self.progress, self.cfg
         metrics = self.task.evaluate(self.model)
-        val = metrics["val_loss"]
+        # The quantity that picks the best checkpoint and stops early (lower is better):
+        # val_loss, unless the task names another (a classifier may use val_error).
+        val = metrics[getattr(self.task, "monitor", "val_loss")]
         if not math.isfinite(val):
             self._fail_nonfinite(f"the validation loss became {val} at step {p.step}",
                                  learning_rate(cfg, p.step, self._step_limit(), p.lr_scale))
@@ -284,15 +286,25 @@ class Trainer:
             "train_loss": train_loss,
             **metrics,
             "lr": learning_rate(cfg, p.step, self._step_limit(), p.lr_scale),
-            "chars_per_s": round(chars_per_s, 1),
+            f"{self._unit}s_per_s": round(chars_per_s, 1),  # chars_per_s, or words_per_s for word-level runs
         }
         with open(self.run_dir / METRICS, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         train_part = f"train {train_loss:.4f} | " if train_loss is not None else ""
-        extra = f" | {chars_per_s:,.0f} chars/s" if chars_per_s else ""
+        extra = f" | {chars_per_s:,.0f} {self._unit}s/s" if chars_per_s else ""
         best = " *" if p.best_step == p.step else ""
-        self.log(f"step {p.step:>6} | {train_part}val {val:.4f} nats ({metrics.get('val_bpc', float('nan')):.3f} bits/char)"
-                 f"{extra} | {p.elapsed_s:,.0f}s{best}")
+        if hasattr(self.task, "describe"):  # a task that words its own scores (classification)
+            score = self.task.describe(metrics)
+        elif "val_ppl" in metrics:  # a word-level model: perplexity per word, not bits per character
+            score = f"val {val:.4f} nats/word (perplexity {metrics['val_ppl']:,.1f})"
+        else:
+            score = f"val {val:.4f} nats ({metrics.get('val_bpc', float('nan')):.3f} bits/char)"
+        self.log(f"step {p.step:>6} | {train_part}{score}{extra} | {p.elapsed_s:,.0f}s{best}")
+
+    @property
+    def _unit(self) -> str:
+        """What a task's steps are counted in: "char" (the default) or "word"."""
+        return getattr(self.task, "unit", "char")
 
     def _on_sigint(self, signum, frame) -> None:
         if self._interrupted:  # a second Ctrl-C: stop right now (checkpoints stay whole)

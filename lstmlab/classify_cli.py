@@ -1,0 +1,310 @@
+"""`lstmlab classify ...`: stats, train, evaluate and predict, a thin shell over lstmlab.classify.
+
+As in cli.py, every flag defaults to None and is passed on only when given,
+so the defaults live in one place: the config dataclasses and classify.TRAIN_DEFAULTS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Iterator
+
+from .config import CELLS, OPTIMIZERS, POOLINGS, PRECISIONS, SCHEDULES, ClassifierConfig, LabelledDataConfig, TrainConfig
+from .errors import LstmlabError
+
+DATA_HELP = ("labelled data: a CSV/TSV file (--text-column, --label-column), a folder with one sub-folder of "
+             ".txt files per label (pos/, neg/), or a .tar.gz of such folders, read without unpacking")
+
+
+def _default(config: type, name: str) -> Any:
+    from . import classify
+
+    if config is TrainConfig and name in classify.TRAIN_DEFAULTS:
+        return classify.TRAIN_DEFAULTS[name]
+    return next(f.default for f in fields(config) if f.name == name)
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected layer sizes like 128 or 128,64, got {text!r}") from None
+
+
+def _items(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _add_reading_flags(p: argparse.ArgumentParser, for_run: bool = False) -> None:
+    run_note = " (default: as the run read its training data)" if for_run else ""
+    g = p.add_argument_group("reading the data" + run_note)
+    g.add_argument("--text-column", metavar="COLUMN",
+                   help="column holding the text: a name from the header row, or a number (0 = the first, "
+                        "-1 = the last) for files without one (default: 'text' with 'label', or 0 and 1 in a "
+                        "two-column file)")
+    g.add_argument("--label-column", metavar="COLUMN", help="column holding the label, by name or number")
+    g.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                   help="whether the first row names the columns (default: yes when columns are given by name, "
+                        "no when by number)")
+    g.add_argument("--delimiter", help="field separator (default: ',' for .csv, a tab otherwise)")
+    g.add_argument("--quoting", choices=("auto", "csv", "none"),
+                   help="csv: quoted fields may hold separators and newlines; none: quotes are ordinary characters, "
+                        "as imdb_labelled.txt needs (default auto: csv for .csv files, none for others)")
+    g.add_argument("--encoding", help="text encoding of the files (default utf-8); try latin-1 for old files")
+    g.add_argument("--map-labels", type=_items, metavar="OLD=NEW,...",
+                   help="rename or merge labels first, e.g. neutral=negative")
+    g.add_argument("--positive-vs-rest", metavar="LABEL",
+                   help="two classes: LABEL and 'not LABEL' (seed 002: --positive-vs-rest positive)")
+    g.add_argument("--keep-labels", type=_items, metavar="L1,L2,...", help="keep only examples with these labels")
+    g.add_argument("--drop-missing", action="store_true", default=None,
+                   help="leave out rows without a label (by default they are an error)")
+
+
+def _add_split_flags(p: argparse.ArgumentParser) -> None:
+    d = LabelledDataConfig
+    g = p.add_argument_group("splits (stratified: every class in the same proportion in each part)")
+    g.add_argument("--val", dest="val_source", metavar="FILE", help="a validation set (same format) instead of --val-fraction")
+    g.add_argument("--test", dest="test_source", metavar="FILE", help="a test set (same format) instead of --test-fraction")
+    g.add_argument("--val-fraction", type=float, help=f"share held out for validation (default {_default(d, 'val_fraction')})")
+    g.add_argument("--test-fraction", type=float,
+                   help=f"share held out for the final test (default {_default(d, 'test_fraction')}; 0: report on validation)")
+    g.add_argument("--folds", type=int, metavar="K", help="k-fold cross-validation: hold out fold --fold as the test set")
+    g.add_argument("--fold", type=int, help="which fold is the test set, from 0 (default 0)")
+    g.add_argument("--split-seed", type=int, help="seed of the random split (default 0)")
+
+
+def _add_token_flags(p: argparse.ArgumentParser, with_vocab: bool = True) -> None:
+    d = LabelledDataConfig
+    g = p.add_argument_group("tokens")
+    g.add_argument("--tokenizer", choices=("word", "char"),
+                   help="word: words and punctuation marks (default); char: characters (seed 001's char classifier)")
+    g.add_argument("--keep-case", dest="lowercase", action="store_false", default=None,
+                   help="keep upper case (texts are lowercased by default)")
+    if with_vocab:
+        g.add_argument("--max-vocab", type=int, help=f"keep at most this many tokens (default {_default(d, 'max_vocab'):,})")
+        g.add_argument("--min-freq", type=int, help=f"tokens seen fewer times in training become <unk> (default {_default(d, 'min_freq')})")
+        g.add_argument("--truncate", choices=("head", "tail"),
+                       help="which part of a longer text to keep: its start (head, default) or its end (tail)")
+    g.add_argument("--max-length", type=int, metavar="N",
+                   help="texts longer than N tokens are cut (default: the 95th percentile of the training texts' "
+                        "lengths, rounded up to a multiple of 8)")
+
+
+def _add_model_flags(p: argparse.ArgumentParser) -> None:
+    m, c = p.add_argument_group("model"), ClassifierConfig
+    m.add_argument("--cell", choices=CELLS, help=f"recurrent cell (default {_default(c, 'cell')})")
+    m.add_argument("--hidden", dest="hidden_sizes", type=_sizes, metavar="SIZES",
+                   help="units per direction in each layer, comma separated (default 128)")
+    m.add_argument("--embed-dim", type=int, help=f"word embedding size (default {_default(c, 'embed_dim')}; "
+                                                 "with --embeddings: the file's)")
+    m.add_argument("--embeddings", metavar="FILE",
+                   help="start the embedding from word2vec or GloVe vectors in text format (.txt, .vec, .gz); "
+                        "the coverage of the vocabulary is reported")
+    m.add_argument("--freeze-embeddings", action="store_true", default=None, help="keep --embeddings unchanged in training")
+    m.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
+                   help="read each text both ways (default: yes)")
+    m.add_argument("--pooling", choices=POOLINGS,
+                   help=f"how the outputs over time become one vector: mean, max or both over the real steps, "
+                        f"or the last step (default {_default(c, 'pooling')})")
+    m.add_argument("--dropout", type=float, help=f"on embeddings, between layers, before the head (default {_default(c, 'dropout')})")
+    m.add_argument("--word-dropout", type=float,
+                   help=f"in training, read each token as <unk> with this probability (default {_default(c, 'word_dropout')})")
+    m.add_argument("--packed", action="store_true", default=None,
+                   help="feed nn.LSTM/GRU/RNN packed sequences (same results, much slower to train on CPU)")
+
+
+def _add_training_flags(p: argparse.ArgumentParser) -> None:
+    t = TrainConfig
+    g = p.add_argument_group("training")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {_default(t, 'optimizer')})")
+    g.add_argument("--lr", type=float, help=f"peak learning rate (default {_default(t, 'lr')})")
+    g.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
+    g.add_argument("--batch-size", type=int, help=f"texts per batch, of similar lengths (default {_default(t, 'batch_size')})")
+    g.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default cosine over the budget)")
+    g.add_argument("--warmup-steps", type=int, help=f"linear warm-up steps (default {_default(t, 'warmup_steps')})")
+    g.add_argument("--clip", dest="clip_grad_norm", type=float, metavar="NORM",
+                   help=f"clip the gradient norm to this (default {_default(t, 'clip_grad_norm')}; 0 turns it off)")
+    g.add_argument("--seed", type=int, help="seed of the weights and batch order (default 0)")
+    g.add_argument("--precision", choices=PRECISIONS, help="bf16, fp32 or auto (default: bf16 where the CPU has it natively)")
+    b = p.add_argument_group("budget")
+    b.add_argument("--minutes", type=float, help=f"wall-clock budget (default {_default(t, 'minutes'):g})")
+    b.add_argument("--epochs", type=float, help=f"passes over the training set (default {_default(t, 'epochs'):g})")
+    b.add_argument("--steps", dest="max_steps", type=int, metavar="N", help="optimiser steps")
+    b.add_argument("--eval-every", type=int, metavar="STEPS", help="steps between validations and checkpoints (default: one epoch)")
+    b.add_argument("--patience", type=int, help=f"stop after this many validations without improvement (default {_default(t, 'patience')}; 0 = never)")
+    b.add_argument("--monitor", choices=("loss", "accuracy"),
+                   help="the validation score that picks the best checkpoint and stops early (default loss)")
+
+
+def add_parser(sub, parser_class) -> None:
+    """Add `classify` and its sub-commands to the top-level sub-parsers."""
+    group = sub.add_parser("classify", help="text classification: stats, train, evaluate, predict",
+                           description="Sort texts into classes (sentiment, topics, ...) with a recurrent network, "
+                                       "next to a TF-IDF + logistic regression baseline.")
+    inner = group.add_subparsers(dest="classify_command", required=True, parser_class=parser_class, metavar="COMMAND")
+
+    p = inner.add_parser("stats", help="class balance and text lengths: how many a max length pads, fits or cuts",
+                         description="Print the class balance and, like seed 001's test_len, how many texts a "
+                                     "--max-length pads, fits exactly or truncates, their average length, "
+                                     "percentiles, and a suggested length.")
+    p.add_argument("data", metavar="DATA", help=DATA_HELP)
+    _add_reading_flags(p)
+    _add_token_flags(p, with_vocab=False)
+
+    p = inner.add_parser("train", help="train a classifier and print its scores beside a TF-IDF baseline",
+                         description="Train a text classifier. Writes RUN/config.json, tokenizer.json, model.safetensors "
+                                     "(best), checkpoint.safetensors (last, resumable), metrics.jsonl, training.png, "
+                                     "and the test set's report.json and confusion.png; prints accuracy, macro-F1, "
+                                     "per-class precision and recall and the confusion matrix, with a TF-IDF + "
+                                     "logistic regression baseline fitted on the same split.")
+    p.add_argument("data", metavar="DATA", nargs="?", help=DATA_HELP)
+    p.add_argument("--out", metavar="RUN", help="run folder to create (must not hold a run already)")
+    p.add_argument("--resume", metavar="RUN", help="continue RUN where it stopped; --steps/--minutes/--epochs then mean 'this much more'")
+    p.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the TF-IDF + logistic regression baseline")
+    p.add_argument("--no-progress", dest="show_progress", action="store_false", default=None, help="hide the progress bar")
+    _add_reading_flags(p)
+    _add_split_flags(p)
+    _add_token_flags(p)
+    _add_model_flags(p)
+    _add_training_flags(p)
+
+    p = inner.add_parser("evaluate", help="score a trained classifier on labelled data",
+                         description="Print accuracy, macro-F1, per-class precision and recall and the confusion "
+                                     "matrix of a trained classifier on DATA (default: the run's own test set), "
+                                     "and draw the matrix as a PNG.")
+    p.add_argument("run", metavar="RUN", help="run folder made by lstmlab classify train")
+    p.add_argument("data", metavar="DATA", nargs="?", help=DATA_HELP + "; default: the run's held-out test set")
+    p.add_argument("--png", metavar="PATH", help="where to draw the confusion matrix (default RUN/confusion-evaluate.png)")
+    p.add_argument("--json", action="store_true", help="print the scores as one JSON object instead")
+    _add_reading_flags(p, for_run=True)
+
+    p = inner.add_parser("predict", help="classify texts: one line per text, label<TAB>probability<TAB>text",
+                         description="Classify each TEXT, or each line of --file, or each line of standard input "
+                                     "when neither is given. Prints one line per text: label, its probability and "
+                                     "the text, tab separated (tabs and line breaks in the text become spaces), "
+                                     "or with --json one JSON object per line with every class's probability.")
+    p.add_argument("run", metavar="RUN", help="run folder made by lstmlab classify train")
+    p.add_argument("texts", metavar="TEXT", nargs="*", help="texts to classify")
+    p.add_argument("--file", metavar="FILE", help="classify each line of FILE")
+    p.add_argument("--encoding", default="utf-8", help="encoding of FILE (default utf-8)")
+    p.add_argument("--json", action="store_true", help="JSON lines: text, label, probability and probabilities")
+
+
+def _settings(args: argparse.Namespace, skip: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if v is not None and k not in skip}
+
+
+READING = {"text_column", "label_column", "header", "delimiter", "quoting", "encoding", "map_labels",
+           "positive_vs_rest", "keep_labels", "drop_missing"}
+
+
+def run(args: argparse.Namespace) -> None:
+    from . import classify
+
+    command = args.classify_command
+    if command == "stats":
+        settings = _settings(args, {"command", "classify_command", "data", "max_length"})
+        print(classify.stats(args.data, args.max_length, **settings))
+    elif command == "train":
+        _train(args, classify)
+    elif command == "evaluate":
+        _evaluate(args, classify)
+    elif command == "predict":
+        _predict(args, classify)
+
+
+def _train(args, classify) -> None:
+    settings = _settings(args, {"command", "classify_command", "data", "out", "resume", "show_progress", "baseline"})
+    if args.resume:
+        if args.data or (args.out and args.out != args.resume):
+            raise LstmlabError("with --resume RUN, give neither DATA nor a different --out: the run remembers its data")
+        classify.train(out=args.resume, resume=True, baseline=args.baseline, show_progress=args.show_progress, **settings)
+        run_dir = args.resume
+    else:
+        if not args.data:
+            raise LstmlabError("give the labelled DATA to train on (a CSV/TSV file, a folder of pos/ neg/ .txt files, "
+                               "or a .tar.gz), or --resume RUN")
+        if not args.out:
+            raise LstmlabError("give --out RUN, the folder to save the classifier in (e.g. --out runs/sentiment)")
+        classify.train(args.data, args.out, baseline=args.baseline, show_progress=args.show_progress, **settings)
+        run_dir = args.out
+    print(f"classify texts with: lstmlab classify predict {run_dir} \"some text\"")
+
+
+def _evaluate(args, classify) -> None:
+    from .metrics import plot_confusion
+
+    clf = classify.load(args.run)
+    reading = _settings(args, {"command", "classify_command", "run", "data", "png", "json"})
+    report = clf.evaluate(args.data, **reading)
+    png = Path(args.png) if args.png else Path(args.run) / "confusion-evaluate.png"
+    if png.parent and not png.parent.is_dir():
+        raise LstmlabError(f"no such folder for --png: {png.parent}")
+    plot_confusion(report, png, title=f"{Path(args.data).name if args.data else 'test set'}: accuracy "
+                                      f"{report.accuracy:.3f}, macro-F1 {report.macro_f1:.3f}")
+    if args.json:
+        print(json.dumps({"data": args.data or "test set", **report.to_dict(), "png": str(png)}))
+    else:
+        print(f"{args.data or 'the run’s test set'}: {report.count:,} examples\n{report.format()}\nconfusion matrix drawn in {png}")
+
+
+def _texts(args) -> Iterator[list[str]]:
+    """The texts to classify, in chunks (standard input is read as it comes)."""
+    if args.texts and args.file:
+        raise LstmlabError("give texts as arguments or --file FILE, not both")
+    if args.texts:
+        yield list(args.texts)
+        return
+    if args.file:
+        if not Path(args.file).is_file():
+            raise LstmlabError(f"no such file: {args.file}")
+        try:
+            lines = Path(args.file).read_text(encoding=args.encoding).split("\n")
+        except UnicodeDecodeError as exc:
+            raise LstmlabError(f"{args.file} is not valid {args.encoding} ({exc.reason} at byte {exc.start}); "
+                               "pass --encoding latin-1") from None
+        lines = [line.rstrip("\r") for line in lines]
+        lines = [line for line in lines if line.strip()]
+        for start in range(0, len(lines), 1000):
+            yield lines[start:start + 1000]
+        return
+    chunk: list[str] = []
+    for line in sys.stdin:
+        line = line.rstrip("\r\n")
+        if line.strip():
+            chunk.append(line)
+        if len(chunk) >= 256 or (chunk and sys.stdin.isatty()):  # typed lines are answered at once
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def format_prediction(text: str, probs, classes: list[str], as_json: bool) -> str:
+    best = int(probs.argmax())
+    if as_json:
+        return json.dumps({"text": text, "label": classes[best], "probability": round(float(probs[best]), 6),
+                           "probabilities": {c: round(float(p), 6) for c, p in zip(classes, probs)}}, ensure_ascii=False)
+    flat = " ".join(text.replace("\t", " ").splitlines())
+    return f"{classes[best]}\t{probs[best]:.4f}\t{flat}"
+
+
+def _predict(args, classify) -> None:
+    clf = classify.load(args.run)
+    classes = clf.classes
+    for chunk in _texts(args):
+        probs = clf.predict_proba(chunk)
+        for text, p in zip(chunk, probs):
+            print(format_prediction(text, p, classes, args.json))
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The sub-commands of a command that has them (classify), for the docs."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
