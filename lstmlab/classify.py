@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import checkpoint
+from .api import _budget_text, _version  # the language model's own wording, shared
 from .baseline import BaselineResult, tfidf_logistic_regression
 from .classifier import SequenceClassifier, collate, coverage_text, init_embedding, read_vectors
 from .config import ClassifierConfig, ClassifyRunConfig, LabelledDataConfig, TrainConfig
@@ -393,23 +394,6 @@ def _check_fresh(run_dir: Path) -> None:
         raise LstmlabError(f"{run_dir} already holds a trained model; continue it with --resume {run_dir} or choose another --out")
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise LstmlabError(f"{run_dir} exists and is not an empty folder; choose another --out")
-
-
-def _budget_text(cfg: TrainConfig) -> str:
-    parts = []
-    if cfg.max_steps:
-        parts.append(f"{cfg.max_steps:,} steps")
-    if cfg.epochs:
-        parts.append(f"{cfg.epochs:g} epochs")
-    if cfg.minutes:
-        parts.append(f"{cfg.minutes:g} minutes")
-    return " or ".join(parts) + (", whichever comes first" if len(parts) > 1 else "")
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 # ---------------------------------------------------------------------------
