@@ -282,14 +282,19 @@ class LanguageModel:
 
     def evaluate(self, text: str, warn: Optional[Callable[[str], None]] = _warn) -> Score:
         """Average negative log-likelihood of `text` under the model, each character given all before it."""
+        nll, count, _ = self._score(text, warn, "characters")
+        return Score(nll / count, count)
+
+    def _score(self, text: str, warn, units: str) -> tuple[float, int, np.ndarray]:
+        """Clean `text` like the training text and score it: total nats, tokens scored, the ids."""
         data = self.config.data
         text = corpus.clean_text(text, strip_gutenberg_boilerplate=data.strip_gutenberg,
                                  lowercase=data.lowercase, collapse_whitespace=data.collapse_whitespace)
         ids = self.encode(text, warn)
         if len(ids) < 2:
-            raise LstmlabError("the text to evaluate has fewer than 2 characters after cleaning; give a longer text")
+            raise LstmlabError(f"the text to evaluate has fewer than 2 {units} after cleaning; give a longer text")
         nll, count = score_tokens(self.model, ids, self.config.train.seq_len)
-        return Score(nll / count, count)
+        return nll, count, ids
 
     def evaluate_file(self, path: PathLike, encoding: str = "utf-8") -> Score:
         return self.evaluate(corpus.load_text(str(path), encoding=encoding))

@@ -45,7 +45,8 @@ from .classifier import SequenceClassifier, collate, coverage_text, init_embeddi
 from .config import ClassifierConfig, ClassifyRunConfig, LabelledDataConfig, TrainConfig
 from .errors import LstmlabError
 from .labelled import Labelled, Split, balance_table, check_classes, clean_text, length_stats, read_labelled, split_data, suggest_length
-from .metrics import Report, plot_confusion, plot_training
+from .metrics import Report, plot_confusion
+from .plots import plot_losses
 from .tokenizers import PAD, TOKENIZERS, UNK, Tokenizer, load_tokenizer
 from .trainer import Trainer, TrainingInterrupted, read_metrics
 
@@ -347,7 +348,7 @@ def _fit_and_report(trainer: Trainer, config: ClassifyRunConfig, split: Split, c
     finally:
         metrics = read_metrics(run_dir)
         if metrics:
-            plot_training(metrics, run_dir / TRAINING_PNG)
+            plot_losses(metrics, run_dir / TRAINING_PNG, unit="")
     best = read_metrics(run_dir)
     best_row = next((m for m in best if m["step"] == progress.best_step), {})
     log(f"stopped after {progress.step:,} steps ({progress.step / trainer.task.steps_per_epoch:.1f} epochs, "

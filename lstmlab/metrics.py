@@ -119,37 +119,3 @@ def plot_confusion(report: Report, out: Path, title: str = "") -> None:
     fig.savefig(tmp)
     plt.close(fig)
     tmp.replace(out)
-
-
-def plot_training(metrics: list[dict], out: Path) -> None:
-    """Training and validation loss, and validation accuracy, by step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    train = [(m["step"], m["train_loss"]) for m in metrics if m.get("train_loss") is not None]
-    val = [(m["step"], m["val_loss"]) for m in metrics if m.get("val_loss") is not None]
-    acc = [(m["step"], m["val_accuracy"]) for m in metrics if m.get("val_accuracy") is not None]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    if train:
-        ax.plot(*zip(*train), label="train loss (mean since last evaluation)")
-    if val:
-        ax.plot(*zip(*val), marker="o", markersize=3, label="validation loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy (nats)")
-    ax.grid(alpha=0.3)
-    if acc:
-        twin = ax.twinx()
-        twin.plot(*zip(*acc), color="tab:green", marker="s", markersize=3, label="validation accuracy")
-        twin.set_ylabel("accuracy")
-        lines = ax.get_legend_handles_labels()
-        more = twin.get_legend_handles_labels()
-        ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="center right")
-    else:
-        ax.legend()
-    fig.tight_layout()
-    tmp = Path(out).with_name(Path(out).stem + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out)

@@ -30,12 +30,11 @@ from typing import Any, Callable, Iterator, Optional, Union
 import numpy as np
 import torch
 
-from . import corpus
 from .api import LanguageModel, _check_sampling, _warn
 from .checkpoint import write_atomic
 from .config import DataConfig
 from .errors import LstmlabError
-from .lm import LN2, score_tokens
+from .lm import LN2
 from .tokenizers import PAD, PAD_ID, UNK, UNK_ID, Joiner, WordTokenizer
 
 WORD_META_FORMAT = 1
@@ -289,11 +288,5 @@ class WordLanguageModel(LanguageModel):
     def evaluate(self, text: str, warn: Optional[Callable[[str], None]] = None) -> WordScore:
         """Average negative log-likelihood per word of `text` (cleaned like the
         training text), each word given all before it, and its perplexity."""
-        data = self.config.data
-        text = corpus.clean_text(text, strip_gutenberg_boilerplate=data.strip_gutenberg,
-                                 lowercase=data.lowercase, collapse_whitespace=data.collapse_whitespace)
-        ids = self.encode(text, warn)
-        if len(ids) < 2:
-            raise LstmlabError("the text to evaluate has fewer than 2 words after cleaning; give a longer text")
-        nll, count = score_tokens(self.model, ids, self.config.train.seq_len)
+        nll, count, ids = self._score(text, warn, "words")
         return WordScore(nll / count, count, float(np.mean(ids[1:] == UNK_ID)))
