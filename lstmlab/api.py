@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from . import checkpoint, corpus
-from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from .config import BUDGET_FIELDS, DataConfig, ModelConfig, RunConfig, TrainConfig
 from .data import PreparedCorpus, is_prepared, prepare as prepare_corpus
 from .errors import LstmlabError
 from .inspection import Inspection
@@ -32,7 +32,6 @@ from .trainer import Trainer, read_metrics
 from .vocab import CharVocab
 
 PathLike = Union[str, Path]
-BUDGET_FIELDS = ("max_steps", "epochs", "minutes")
 
 
 def _warn(message: str) -> None:
@@ -88,7 +87,7 @@ def train(
         return _resume(run_dir, log, show_progress, settings)
     if corpus_source is None:
         raise LstmlabError("give a corpus to train on, e.g. builtin:shakespeare or a .txt file")
-    _check_fresh_run_dir(run_dir)
+    checkpoint.check_fresh_run_dir(run_dir, reusable=("data",))
     data_kw, model_kw, train_kw = _split_settings(settings)
     if "minutes" not in train_kw and ("max_steps" in train_kw or "epochs" in train_kw):
         train_kw["minutes"] = None  # an explicit step/epoch budget replaces the default time budget
@@ -162,15 +161,6 @@ def _fit(trainer: Trainer, run_dir: Path, log) -> "LanguageModel":
     log(f"stopped after {progress.step:,} steps ({progress.stop_reason}); best validation loss "
         f"{best} at step {progress.best_step:,}; saved in {run_dir}")
     return load(run_dir)
-
-
-def _check_fresh_run_dir(run_dir: Path) -> None:
-    """Never overwrite a trained run by accident."""
-    if (run_dir / checkpoint.LAST).exists() or (run_dir / checkpoint.BEST).exists():
-        raise LstmlabError(f"{run_dir} already holds a trained model; continue it with --resume {run_dir} or choose another --out")
-    # RUN/data alone is what a start that failed after preparing leaves behind: reuse the folder.
-    if run_dir.exists() and (not run_dir.is_dir() or any(p.name != "data" for p in run_dir.iterdir())):
-        raise LstmlabError(f"{run_dir} exists and is not an empty folder; choose another --out")
 
 
 def _budget_text(cfg: TrainConfig) -> str:

@@ -167,3 +167,15 @@ def load_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer)
     carry = [tuple(layer[j] for j in sorted(layer)) for _, layer in sorted(layers.items())] or None
     torch.set_rng_state(tensors["rng.torch"])
     return carry, trainer_state
+
+
+def check_fresh_run_dir(run_dir: Path, resumable: bool = True, reusable: tuple[str, ...] = ()) -> None:
+    """Never overwrite a trained run by accident. Entries named in `reusable` (the
+    prepared corpus a failed start leaves in RUN/data) do not make a folder count as used."""
+    run_dir = Path(run_dir)
+    if (run_dir / LAST).exists() or (run_dir / BEST).exists():
+        fix = (f"continue it with --resume {run_dir} or choose another --out" if resumable
+               else "choose another --out (lstmlab never overwrites a run)")
+        raise LstmlabError(f"{run_dir} already holds a trained model; {fix}")
+    if run_dir.exists() and (not run_dir.is_dir() or any(p.name not in reusable for p in run_dir.iterdir())):
+        raise LstmlabError(f"{run_dir} exists and is not an empty folder; choose another --out")

@@ -42,7 +42,7 @@ from . import checkpoint
 from .api import _budget_text, _version  # the language model's own wording, shared
 from .baseline import BaselineResult, tfidf_logistic_regression
 from .classifier import SequenceClassifier, collate, coverage_text, init_embedding, read_vectors
-from .config import ClassifierConfig, ClassifyRunConfig, LabelledDataConfig, TrainConfig
+from .config import BUDGET_FIELDS, ClassifierConfig, ClassifyRunConfig, LabelledDataConfig, TrainConfig, task_train_config
 from .errors import LstmlabError
 from .labelled import Labelled, Split, balance_table, check_classes, clean_text, length_stats, read_labelled, split_data, suggest_length
 from .metrics import Report, plot_confusion
@@ -59,7 +59,6 @@ TRAINING_PNG = "training.png"
 # Training defaults for classifiers, where they differ from the language model's
 # (TrainConfig): evaluate once an epoch, stop after 4 epochs without improvement.
 TRAIN_DEFAULTS: dict[str, Any] = dict(lr=2e-3, batch_size=32, warmup_steps=0, epochs=20.0, minutes=10.0, patience=4)
-BUDGET_FIELDS = ("max_steps", "epochs", "minutes")
 EVAL_BATCH_TOKENS = 16_384
 MONITOR_KEYS = {"loss": "val_loss", "accuracy": "val_error"}
 
@@ -196,18 +195,6 @@ def split_settings(settings: dict[str, Any]) -> tuple[dict, dict, dict, str]:
     return data, model, train, monitor
 
 
-def _train_config(train_kw: dict[str, Any], steps_per_epoch: int) -> TrainConfig:
-    merged = {**TRAIN_DEFAULTS, **train_kw}
-    if any(k in train_kw for k in BUDGET_FIELDS):  # an explicit budget replaces the default ones it does not name
-        for k in BUDGET_FIELDS:
-            if k not in train_kw:
-                merged[k] = None
-    merged.setdefault("eval_every", steps_per_epoch)
-    if merged.get("eval_every") is None:
-        merged["eval_every"] = steps_per_epoch
-    return TrainConfig(**merged)
-
-
 # ---------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------
@@ -255,11 +242,11 @@ def train(
         return _resume(run_dir, log, show_progress, baseline, settings)
     if data is None:
         raise LstmlabError("give the labelled data to train on: a CSV/TSV file, a folder of pos/ neg/ .txt files, or a .tar.gz")
-    _check_fresh(run_dir)
+    checkpoint.check_fresh_run_dir(run_dir)
     data_kw, model_kw, train_kw, monitor = split_settings(dict(settings))
     # Every setting is checked before the data is read, so a bad flag fails at once.
     data_cfg = LabelledDataConfig(source=str(data), **data_kw)
-    _train_config(train_kw, 1)
+    task_train_config(TRAIN_DEFAULTS, train_kw, 1)
     ClassifierConfig(vocab_size=3, classes=("a", "b"), **{**model_kw, **({"embed_dim": 1} if model_kw.get("embeddings") else {})})
     ClassifyRunConfig(data_cfg, ClassifierConfig(vocab_size=3, classes=("a", "b")), TrainConfig(), monitor=monitor)
 
@@ -296,7 +283,7 @@ def train(
             + ("; frozen" if model_kw.get("freeze_embeddings") else "; trained further"))
     model_cfg = ClassifierConfig(vocab_size=len(tokenizer), classes=tuple(classes), **model_kw)
     steps_per_epoch = max(1, math.ceil(len(train_set) / train_kw.get("batch_size", TRAIN_DEFAULTS["batch_size"])))
-    train_cfg = _train_config(train_kw, steps_per_epoch)
+    train_cfg = task_train_config(TRAIN_DEFAULTS, train_kw, steps_per_epoch)
     config = ClassifyRunConfig(data=data_cfg, model=model_cfg, train=train_cfg, monitor=monitor, version=_version())
 
     torch.manual_seed(train_cfg.seed)
@@ -388,13 +375,6 @@ def run_baseline(tokenizer, split: Split, classes: list[str], held_out: Labelled
         return [classes.index(label) for label in part.labels]
     return tfidf_logistic_regression(tokenizer.tokenize, split.train.texts, y(split.train), split.val.texts,
                                      y(split.val), held_out.texts, y(held_out), classes)
-
-
-def _check_fresh(run_dir: Path) -> None:
-    if (run_dir / checkpoint.LAST).exists() or (run_dir / checkpoint.BEST).exists():
-        raise LstmlabError(f"{run_dir} already holds a trained model; continue it with --resume {run_dir} or choose another --out")
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise LstmlabError(f"{run_dir} exists and is not an empty folder; choose another --out")
 
 
 # ---------------------------------------------------------------------------

@@ -117,27 +117,31 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="feed nn.LSTM/GRU/RNN packed sequences (same results, much slower to train on CPU)")
 
 
-def _add_training_flags(p: argparse.ArgumentParser) -> None:
+def _training_flags(p: argparse.ArgumentParser, default=_default, monitor: bool = True,
+                    batch: str = "texts per batch, of similar lengths") -> None:
+    """Optimiser and budget flags, shared with `forecast train`; `default` names each default."""
     t = TrainConfig
     g = p.add_argument_group("training")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {_default(t, 'optimizer')})")
-    g.add_argument("--lr", type=float, help=f"peak learning rate (default {_default(t, 'lr')})")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {default(t, 'optimizer')})")
+    g.add_argument("--lr", type=float, help=f"peak learning rate (default {default(t, 'lr')})")
     g.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
-    g.add_argument("--batch-size", type=int, help=f"texts per batch, of similar lengths (default {_default(t, 'batch_size')})")
+    g.add_argument("--batch-size", type=int, help=f"{batch} (default {default(t, 'batch_size')})")
     g.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule (default cosine over the budget)")
-    g.add_argument("--warmup-steps", type=int, help=f"linear warm-up steps (default {_default(t, 'warmup_steps')})")
+    g.add_argument("--warmup-steps", type=int, help=f"linear warm-up steps (default {default(t, 'warmup_steps')})")
     g.add_argument("--clip", dest="clip_grad_norm", type=float, metavar="NORM",
-                   help=f"clip the gradient norm to this (default {_default(t, 'clip_grad_norm')}; 0 turns it off)")
+                   help=f"clip the gradient norm to this (default {default(t, 'clip_grad_norm')}; 0 turns it off)")
     g.add_argument("--seed", type=int, help="seed of the weights and batch order (default 0)")
-    g.add_argument("--precision", choices=PRECISIONS, help="bf16, fp32 or auto (default: bf16 where the CPU has it natively)")
+    g.add_argument("--precision", choices=PRECISIONS,
+                   help=f"bf16, fp32 or auto: bf16 where the CPU has it natively (default {default(t, 'precision')})")
     b = p.add_argument_group("budget")
-    b.add_argument("--minutes", type=float, help=f"wall-clock budget (default {_default(t, 'minutes'):g})")
-    b.add_argument("--epochs", type=float, help=f"passes over the training set (default {_default(t, 'epochs'):g})")
+    b.add_argument("--minutes", type=float, help=f"wall-clock budget (default {default(t, 'minutes'):g})")
+    b.add_argument("--epochs", type=float, help=f"passes over the training set (default {default(t, 'epochs'):g})")
     b.add_argument("--steps", dest="max_steps", type=int, metavar="N", help="optimiser steps")
     b.add_argument("--eval-every", type=int, metavar="STEPS", help="steps between validations and checkpoints (default: one epoch)")
-    b.add_argument("--patience", type=int, help=f"stop after this many validations without improvement (default {_default(t, 'patience')}; 0 = never)")
-    b.add_argument("--monitor", choices=("loss", "accuracy"),
-                   help="the validation score that picks the best checkpoint and stops early (default loss)")
+    b.add_argument("--patience", type=int, help=f"stop after this many validations without improvement (default {default(t, 'patience')}; 0 = never)")
+    if monitor:
+        b.add_argument("--monitor", choices=("loss", "accuracy"),
+                       help="the validation score that picks the best checkpoint and stops early (default loss)")
 
 
 def add_parser(sub, parser_class) -> None:
@@ -170,7 +174,7 @@ def add_parser(sub, parser_class) -> None:
     _add_split_flags(p)
     _add_token_flags(p)
     _add_model_flags(p)
-    _add_training_flags(p)
+    _training_flags(p)
 
     p = inner.add_parser("evaluate", help="score a trained classifier on labelled data",
                          description="Print accuracy, macro-F1, per-class precision and recall and the confusion "

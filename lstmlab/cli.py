@@ -13,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Optional
 
-from . import __version__, api, classify_cli
+from . import __version__, api, classify_cli, forecast_cli
 from .config import (CELLS, LEVELS, OBJECTIVES, OPTIMIZERS, PRECISIONS, SCHEDULES, DataConfig, ModelConfig, RunConfig,
                      TrainConfig)
 from .corpus import BUILTIN_CORPORA
@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-chars", type=int, default=5000, help="refuse texts longer than this (default 5000)")
 
     classify_cli.add_parser(sub, _Parser)  # lstmlab classify stats|train|evaluate|predict
+    forecast_cli.add_parser(sub, _Parser)  # lstmlab forecast train|backtest|predict
 
     sub.add_parser("corpora", help="list the built-in corpora", description="List the built-in corpora.")
     return parser
@@ -316,6 +317,10 @@ def _cmd_classify(args) -> None:
     classify_cli.run(args)
 
 
+def _cmd_forecast(args) -> None:
+    forecast_cli.run(args)
+
+
 def _cmd_corpora(args) -> None:
     for name, description in BUILTIN_CORPORA.items():
         print(f"builtin:{name:<24} {description}")
@@ -348,7 +353,7 @@ def help_markdown() -> str:
 
 COMMANDS = {"prepare": _cmd_prepare, "summary": _cmd_summary, "train": _cmd_train, "generate": _cmd_generate,
             "evaluate": _cmd_evaluate, "import-keras": _cmd_import_keras, "inspect": _cmd_inspect,
-            "classify": _cmd_classify, "corpora": _cmd_corpora}
+            "classify": _cmd_classify, "forecast": _cmd_forecast, "corpora": _cmd_corpora}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

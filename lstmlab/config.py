@@ -23,6 +23,8 @@ LEVELS = ("char", "word")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 PRECISIONS = ("auto", "bf16", "fp32")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
+# The TrainConfig fields that bound a run; --resume may change only these.
+BUDGET_FIELDS = ("max_steps", "epochs", "minutes")
 
 
 def _require(ok: bool, message: str) -> None:
@@ -183,6 +185,21 @@ class TrainConfig:
         _require(self.minutes is None or self.minutes > 0, f"--minutes must be positive, got {self.minutes}")
         _require(self.epochs is None or self.epochs > 0, f"--epochs must be positive, got {self.epochs}")
         _require(self.max_steps is None or self.max_steps >= 1, f"--steps must be at least 1, got {self.max_steps}")
+
+
+def task_train_config(defaults: dict[str, Any], overrides: dict[str, Any], steps_per_epoch: int) -> "TrainConfig":
+    """A task's TrainConfig: its own defaults (classification, forecasting), then the user's
+    settings. A budget the user gives replaces the default budgets it does not name (--minutes 2
+    alone means two minutes, not "two minutes or the default epochs"); validation runs once an
+    epoch unless --eval-every says otherwise."""
+    merged = {**defaults, **overrides}
+    if any(k in overrides for k in BUDGET_FIELDS):
+        for k in BUDGET_FIELDS:
+            if k not in overrides:
+                merged[k] = None
+    if merged.get("eval_every") is None:
+        merged["eval_every"] = steps_per_epoch
+    return TrainConfig(**merged)
 
 
 @dataclass(frozen=True)

@@ -490,14 +490,6 @@ def build_model(config: ModelConfig, tensors: dict[str, np.ndarray]) -> Recurren
 # ---------------------------------------------------------------------------
 
 
-def _check_fresh_run_dir(run_dir: Path) -> None:
-    """api._check_fresh_run_dir's rule: never overwrite a run; RUN/data alone may be reused."""
-    if (run_dir / checkpoint.BEST).exists() or (run_dir / checkpoint.LAST).exists():
-        raise LstmlabError(f"{run_dir} already holds a model; choose another --out (lstmlab never overwrites a run)")
-    if run_dir.exists() and (not run_dir.is_dir() or any(p.name != "data" for p in run_dir.iterdir())):
-        raise LstmlabError(f"{run_dir} exists and is not an empty folder; choose another --out")
-
-
 def _check_symbols(plan: Plan, n: int, model_path: Path, data: DataConfig) -> None:
     counts = [("Dense output", plan.output_symbols)]
     if plan.input_kind == "embedding":
@@ -531,7 +523,7 @@ def import_keras(model_path: PathLike, corpus: str, out: PathLike, *, lowercase:
     model_path, run_dir = Path(model_path), Path(out)
     keras_model = read_keras_file(model_path)
     plan = plan_import(keras_model)
-    _check_fresh_run_dir(run_dir)
+    checkpoint.check_fresh_run_dir(run_dir, resumable=False, reusable=("data",))
     data_config = DataConfig(source=str(corpus), lowercase=lowercase, collapse_whitespace=collapse_whitespace,
                              strip_gutenberg=False)  # the seeds read the raw file
     created = not run_dir.exists()

@@ -375,7 +375,7 @@ def test_an_existing_run_is_never_overwritten(zoo, corpus, cli, tmp_path):
     assert cli("import-keras", model, "--vocab-from", corpus["path"], "--out", run)[0] == 0
     before = (run / checkpoint.BEST).read_bytes()
     err = _one_line_error(cli, model, "--vocab-from", corpus["path"], "--out", run)
-    assert "already holds a model" in err and "another --out" in err
+    assert "already holds a trained model" in err and "another --out" in err
     assert (run / checkpoint.BEST).read_bytes() == before
 
     busy = tmp_path / "busy"

@@ -1,0 +1,515 @@
+"""Time-series forecasting: the task the Trainer runs, the backtest, and the Python API.
+
+    import lstmlab.forecast as forecast
+    fc = forecast.train("airline-passengers.csv", "runs/air", target="Passengers",
+                        lookback=24, horizon=12, transform="log", minutes=2)
+    print(fc.backtest().table())          # the network beside naive, seasonal naive and drift
+    fc = forecast.load("runs/air")
+    fc.predict(steps=12)                  # DataFrame: date, forecast (and lower, upper)
+
+A run folder holds config.json (ForecastRunConfig), scaler.json (fitted on the
+training part only), series.csv (the series as read: dates, target, features,
+missing values already handled, so a run forecasts without its source file),
+model.safetensors (best weights), checkpoint.safetensors (last state,
+resumable), metrics.jsonl, training.png, and the backtest's report.json and
+backtest.png.
+
+The series is cut in time order: train | validation | test. The network learns
+on windows whose targets lie in the training part, the best checkpoint is
+picked on the validation windows, and the test part is scored by a
+walk-forward backtest in which the network and the baselines forecast from the
+same origins with the same history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from . import checkpoint
+from .api import _budget_text, _version
+from .backtest import BacktestResult, backtest as run_backtest, baseline_forecasters, infer_season
+from .config import BUDGET_FIELDS, TrainConfig, _build, _reject_unknown, _require, task_train_config
+from .errors import LstmlabError
+from .forecaster import Forecaster, ForecasterConfig
+from .plots import plot_backtest, plot_forecast, plot_losses
+from .series import LoadedSeries, PreparedSeries, SeriesDataConfig, load_series, prepare_series
+from .trainer import Trainer, TrainingInterrupted, read_metrics
+from .windows import Scaler, invert_transform
+
+PathLike = Union[str, Path]
+SERIES_FILE = "series.csv"
+SCALER_FILE = "scaler.json"
+REPORT_FILE = "report.json"
+BACKTEST_PNG = "backtest.png"
+TRAINING_PNG = "training.png"
+NETWORK = "lstmlab"  # the network's row in backtest tables
+
+# Training defaults for forecasters, where they differ from the language model's:
+# small series give few windows, so many short epochs; float32, because bf16's
+# 8-bit mantissa is coarser than the differences a forecaster must learn.
+TRAIN_DEFAULTS: dict[str, Any] = dict(lr=3e-3, batch_size=32, warmup_steps=0, epochs=300.0, minutes=5.0,
+                                      patience=50, precision="fp32", weight_decay=0.0)
+# Two-sided prediction interval drawn and written by default.
+DEFAULT_INTERVAL = 0.9
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """How the test part is scored."""
+
+    # Seasonal naive's period, and MASE's lag; None: inferred from the frequency
+    # or, failing that, the autocorrelation of the training part.
+    season: Optional[int] = None
+    # Points between consecutive forecast origins.
+    stride: int = 1
+
+    def __post_init__(self) -> None:
+        _require(self.season is None or self.season >= 1, f"--season must be at least 1, got {self.season}")
+        _require(self.stride >= 1, f"--stride must be at least 1, got {self.stride}")
+
+
+@dataclass(frozen=True)
+class ForecastRunConfig:
+    """Everything needed to rebuild a forecasting run: RUN/config.json."""
+
+    data: SeriesDataConfig
+    model: ForecasterConfig
+    train: TrainConfig
+    backtest: BacktestConfig = BacktestConfig()
+    kind: str = "forecaster"
+    version: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def load(cls, path: Path) -> "ForecastRunConfig":
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise LstmlabError(f"{path} is missing; is {Path(path).parent} a run folder made by `lstmlab forecast train`?") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise LstmlabError(f"{path} is not valid JSON ({exc}); restore it or retrain the run") from None
+        if not isinstance(raw, dict) or raw.get("kind") != "forecaster":
+            raise LstmlabError(f"{Path(path).parent} is not a forecasting run (made by `lstmlab forecast train`)")
+        _reject_unknown(raw, {f.name for f in fields(cls)}, str(path))
+        parts = {"data": SeriesDataConfig, "model": ForecasterConfig, "train": TrainConfig, "backtest": BacktestConfig}
+        built = {name: _build(kind, raw.get(name, {}), f"{path}.{name}") for name, kind in parts.items()}
+        return cls(**built, version=str(raw.get("version", "")))
+
+
+# ---------------------------------------------------------------------------
+# The task the Trainer runs
+# ---------------------------------------------------------------------------
+
+
+class ForecastTask:
+    """Shuffled batches of training windows; the validation windows' loss and error."""
+
+    unit = "window"  # the Trainer reports windows/s
+
+    def __init__(self, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], config: TrainConfig):
+        self.x, self.y = (torch.from_numpy(a) for a in train)  # (N, L, F), (N, H)
+        self.val_x, self.val_y = (torch.from_numpy(a) for a in val)
+        self.config = config
+        self.batch_size = min(config.batch_size, len(self.x))
+        self.steps_per_epoch = max(1, math.ceil(len(self.x) / self.batch_size))
+        self.chars_per_step = self.batch_size
+        self._epoch: Optional[int] = None
+        self._order = torch.zeros(0, dtype=torch.int64)
+
+    def batch(self, epoch: int, index: int):
+        if epoch != self._epoch:  # a fixed order per epoch, so a resumed run sees the same batches
+            generator = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
+            self._epoch, self._order = epoch, torch.randperm(len(self.x), generator=generator)
+        rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        return self.x[rows], self.y[rows]
+
+    def training_loss(self, model: Forecaster, batch, carry):
+        x, y = batch
+        return model.loss(x, y), None
+
+    @torch.inference_mode()
+    def evaluate(self, model: Forecaster) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        try:
+            loss = float(model.loss(self.val_x, self.val_y))
+            mean = model.predict(self.val_x)["mean"]
+        finally:
+            model.train(was_training)
+        return {"val_loss": loss, "val_mae": float((mean - self.val_y).abs().mean())}
+
+    @staticmethod
+    def describe(metrics: dict[str, float]) -> str:
+        return f"val loss {metrics['val_loss']:.4f} | MAE {metrics['val_mae']:.4f} (scaled units)"
+
+
+# ---------------------------------------------------------------------------
+# Settings
+# ---------------------------------------------------------------------------
+
+DATA_FIELDS = {f.name for f in fields(SeriesDataConfig)} - {"source"}
+MODEL_FIELDS = {f.name for f in fields(ForecasterConfig)} - {"input_size", "horizon"}
+TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
+BACKTEST_FIELDS = {f.name for f in fields(BacktestConfig)}
+
+
+def split_settings(settings: dict[str, Any]) -> tuple[dict, dict, dict, dict]:
+    """Route keyword settings to the config that owns them; unknown names are errors."""
+    parts: tuple[dict, dict, dict, dict] = ({}, {}, {}, {})
+    owners = (DATA_FIELDS, MODEL_FIELDS, TRAIN_FIELDS, BACKTEST_FIELDS)
+    for key, value in settings.items():
+        owner = next((i for i, names in enumerate(owners) if key in names), None)
+        if owner is None:
+            known = sorted(set().union(*owners))
+            raise LstmlabError(f"unknown setting {key!r}; known settings: {', '.join(known)}")
+        parts[owner][key] = value
+    return parts
+
+
+# ---------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------
+
+
+def train(
+    data: Union[str, pd.Series, pd.DataFrame, None] = None,
+    out: PathLike = "runs/forecast",
+    *,
+    resume: bool = False,
+    log: Callable[[str], None] = tqdm.write,
+    show_progress: Optional[bool] = None,
+    **settings: Any,
+) -> "ForecastRun":
+    """Train a forecaster on `data` (a CSV path, or a pandas Series/DataFrame), backtest it
+    on the test part beside the baselines, and return it (best weights loaded).
+
+    Settings are the fields of SeriesDataConfig (target, date_column, features,
+    lookback, horizon, transform, missing, val_fraction, test_fraction, ...),
+    ForecasterConfig (cell, hidden_sizes, output, distribution, ...),
+    TrainConfig (minutes, epochs, lr, ...) and BacktestConfig (season, stride).
+    With resume=True, `out` is continued; budget settings then mean "this much more".
+    """
+    run_dir = Path(out)
+    if resume:
+        return _resume(run_dir, log, show_progress, settings)
+    if data is None:
+        raise LstmlabError("give the series to train on: a CSV file (with --target COLUMN) or a pandas Series/DataFrame")
+    checkpoint.check_fresh_run_dir(run_dir)
+    data_kw, model_kw, train_kw, backtest_kw = split_settings(dict(settings))
+    # Every setting is checked before the data is read, so a bad flag fails at once.
+    source = str(data) if isinstance(data, (str, Path)) else "<pandas>"
+    data_cfg = SeriesDataConfig(source=source, **data_kw)
+    ForecasterConfig(input_size=1, horizon=data_cfg.horizon, **model_kw)
+    task_train_config(TRAIN_DEFAULTS, train_kw, 1)
+    backtest_cfg = BacktestConfig(**backtest_kw)
+
+    loaded = load_series(data_cfg, None if isinstance(data, (str, Path)) else data)
+    # Name the columns found, so the run reloads series.csv the same way whatever was auto-detected.
+    data_cfg = dataclasses.replace(data_cfg, target=loaded.target, frequency=loaded.frequency,
+                                   date_column=loaded.frame.index.name if isinstance(loaded.frame.index, pd.DatetimeIndex) else None)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _save_series(loaded, run_dir / SERIES_FILE)
+    prepared = prepare_series(loaded)
+    model_cfg = ForecasterConfig(input_size=prepared.values.shape[1], horizon=data_cfg.horizon, **model_kw)
+    train_set, val_set = prepared.windows("train"), prepared.windows("val")
+    _check_windows(train_set, val_set, data_cfg)
+    steps_per_epoch = max(1, math.ceil(len(train_set[0]) / train_kw.get("batch_size", TRAIN_DEFAULTS["batch_size"])))
+    train_cfg = task_train_config(TRAIN_DEFAULTS, train_kw, steps_per_epoch)
+    config = ForecastRunConfig(data=data_cfg, model=model_cfg, train=train_cfg, backtest=backtest_cfg, version=_version())
+    checkpoint.save_text_atomic(run_dir / "config.json", config.to_json())
+    checkpoint.save_text_atomic(run_dir / SCALER_FILE, json.dumps(prepared.scaler.to_dict(), indent=2) + "\n")
+
+    log(loaded.describe())
+    log(f"windows: lookback {data_cfg.lookback}, horizon {data_cfg.horizon}, transform {data_cfg.transform}: "
+        f"{len(train_set[0]):,} training, {len(val_set[0]):,} validation; scaling fitted on the training part only")
+    torch.manual_seed(train_cfg.seed)
+    model = Forecaster(model_cfg)
+    task = ForecastTask(train_set, val_set, train_cfg)
+    params = sum(p.numel() for p in model.parameters())
+    log(f"model: {model_cfg.cell} {'x'.join(map(str, model_cfg.hidden_sizes))}, {model_cfg.output} "
+        f"{model_cfg.distribution} output, {params:,} parameters; budget: {_budget_text(train_cfg)}")
+    trainer = Trainer(model, task, train_cfg, run_dir, log=log, show_progress=show_progress)
+    return _fit_and_report(trainer, run_dir, log)
+
+
+def _resume(run_dir: Path, log, show_progress, settings: dict[str, Any]) -> "ForecastRun":
+    extra = set(settings) - set(BUDGET_FIELDS)
+    if extra:
+        raise LstmlabError(
+            f"--resume continues a run with its saved settings; only the budget (--steps, --epochs, --minutes) "
+            f"can be given, not {', '.join(sorted(extra))}. Start a new run with --out to change them")
+    run = _open(run_dir)
+    task = ForecastTask(run.prepared.windows("train"), run.prepared.windows("val"), run.config.train)
+    model = Forecaster(run.config.model)
+    trainer = Trainer(model, task, run.config.train, run_dir, log=log, show_progress=show_progress)
+    trainer.resume()
+    trainer.extend_budget(steps=settings.get("max_steps"), minutes=settings.get("minutes"), epochs=settings.get("epochs"))
+    log(f"resuming {run_dir} at step {trainer.progress.step:,}; budget: {_budget_text(trainer.cfg)}")
+    return _fit_and_report(trainer, run_dir, log)
+
+
+def _fit_and_report(trainer: Trainer, run_dir: Path, log) -> "ForecastRun":
+    try:
+        progress = trainer.fit()
+    except TrainingInterrupted:
+        raise TrainingInterrupted(f"interrupted at step {trainer.progress.step}; saved {run_dir / checkpoint.LAST}; "
+                                  f"continue with: lstmlab forecast train --resume {run_dir}") from None
+    finally:
+        metrics = read_metrics(run_dir)
+        if metrics:
+            plot_losses(metrics, run_dir / TRAINING_PNG, unit="")
+    log(f"stopped after {progress.step:,} steps ({progress.step / trainer.task.steps_per_epoch:.0f} epochs, "
+        f"{progress.elapsed_s:,.0f}s; {progress.stop_reason}); best checkpoint: step {progress.best_step:,}, "
+        f"validation loss {progress.best_val:.4f}")
+    run = load(run_dir)
+    result = run.backtest()
+    log(f"\nwalk-forward backtest on the test part ({len(result.origins)} origins, horizon "
+        f"{run.config.data.horizon}, {result.notes_text()}):\n{result.table()}")
+    run.plot_backtest(result, run_dir / BACKTEST_PNG)
+    report = {"backtest": result.to_dict(),
+              "training": {"steps": progress.step, "seconds": round(progress.elapsed_s, 1),
+                           "best_step": progress.best_step, "stop_reason": progress.stop_reason}}
+    checkpoint.save_text_atomic(run_dir / REPORT_FILE, json.dumps(report, indent=2) + "\n")
+    log(f"saved in {run_dir} ({REPORT_FILE}, {BACKTEST_PNG}, {TRAINING_PNG})")
+    run.report = report
+    return run
+
+
+def _check_windows(train_set, val_set, data_cfg: SeriesDataConfig) -> None:
+    if not len(train_set[0]):
+        raise LstmlabError(f"the training part holds no window of lookback {data_cfg.lookback} + horizon "
+                           f"{data_cfg.horizon}; lower --lookback or --horizon")
+    if not len(val_set[0]):
+        raise LstmlabError(f"the validation part holds no window with horizon {data_cfg.horizon}; "
+                           "raise --val-fraction or lower --horizon")
+
+
+def _save_series(loaded: LoadedSeries, path: Path) -> None:
+    frame = loaded.frame
+    if isinstance(frame.index, pd.DatetimeIndex):
+        frame = frame.rename_axis(frame.index.name or "date")
+        checkpoint.save_text_atomic(path, frame.to_csv(index=True))
+    else:  # rows only: no index column, or it would be read back as a series
+        checkpoint.save_text_atomic(path, frame.to_csv(index=False))
+
+
+# ---------------------------------------------------------------------------
+# A trained forecaster
+# ---------------------------------------------------------------------------
+
+
+class ForecastRun:
+    """A trained run: its config, the series it learnt from, the scaler and the best weights."""
+
+    def __init__(self, run_dir: Path, config: ForecastRunConfig, loaded: LoadedSeries, scaler: Scaler, model: Forecaster):
+        self.run_dir, self.config, self.loaded, self.model = run_dir, config, loaded, model
+        self.prepared = PreparedSeries(loaded, scaler, scaler.transform(loaded.model_values).astype(np.float32))
+        self.report: Optional[dict] = None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.loaded.frame
+
+    def _forecast_rows(self, model_values: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+        """Forecasts for windows whose first target is model row t, for each t in `targets` (N,):
+        the network reads scaled rows [t - lookback, t). Returns mean (N, H) and, for a gaussian
+        model, std (N, H), in scaled units."""
+        L = self.config.data.lookback
+        x = np.stack([model_values[t - L:t] for t in targets]).astype(np.float32)  # (N, L, F)
+        out = self.model.predict(torch.from_numpy(x))
+        return {k: v.double().numpy() for k, v in out.items()}
+
+    def network_forecaster(self):
+        """The network as a backtest forecaster: from a history of n levels it reads only rows
+        before n of the stored series (features included), and forecasts the next horizon levels."""
+        lost, levels = self.loaded.lost, self.loaded.levels
+
+        def forecast(history: np.ndarray, horizon: int) -> np.ndarray:
+            n = len(history)
+            assert np.array_equal(history, levels[:n, 0]), "the backtest series must be the run's own"
+            values = self.prepared.values[:n - lost]  # the model rows known at the origin
+            t = n - lost
+            mean = self._forecast_rows(values, np.array([t]))["mean"]
+            return self.prepared.to_levels(mean, np.array([t]))[0, :horizon]
+
+        return forecast
+
+    def backtest(self, stride: Optional[int] = None, season: Optional[int] = None) -> "Backtest":
+        """Walk-forward backtest over the test part: the network and the baselines forecast
+        from every origin (stride apart) with the same history, scored in original units."""
+        cfg = self.config
+        stride = stride or cfg.backtest.stride
+        series = self.loaded.levels[:, 0]
+        test_size = self.loaded.splits.test
+        if test_size < cfg.data.horizon:
+            raise LstmlabError(f"the test part has {test_size} points, fewer than the horizon {cfg.data.horizon}; "
+                               "retrain with a larger --test-fraction")
+        season = season or cfg.backtest.season or infer_season(series[:len(series) - test_size], self.loaded.frequency)
+        baselines = baseline_forecasters(season)
+        if season == 1:  # seasonal naive with a period of 1 is the naive forecast: one row is enough
+            baselines = {name: f for name, f in baselines.items() if not name.startswith("seasonal")}
+        forecasters = {NETWORK: self.network_forecaster(), **baselines}
+        result = run_backtest(series, forecasters, cfg.data.horizon, test_size, stride, mase_lag=season)
+        return Backtest(result, season, self.frame.index)
+
+    def plot_backtest(self, result: "Backtest", out: Path) -> None:
+        """The network's backtest forecasts beside the best baseline's (by MAE), every horizon apart."""
+        scores = result.scores
+        best = min((name for name in scores if name != NETWORK), key=lambda name: scores[name]["mae"])
+        forecasts = {f"{NETWORK} (MAE {scores[NETWORK]['mae']:.4g})": result.result.forecasts[NETWORK],
+                     f"{best} (MAE {scores[best]['mae']:.4g})": result.result.forecasts[best]}
+        H = self.config.data.horizon
+        plot_backtest(self.frame.index, self.loaded.levels[:, 0], forecasts, [o.index for o in result.origins], H, out,
+                      title=f"{self.loaded.target}: walk-forward backtest, horizon {H}", history=max(4 * H, 60))
+
+    def plot_predictions(self, predictions: pd.DataFrame, out: Path, interval: float = DEFAULT_INTERVAL) -> None:
+        """History and a `predict` frame, with its interval when it has one."""
+        H = self.config.data.horizon
+        plot_forecast(self.frame.index, self.loaded.levels[:, 0], predictions.iloc[:, 0], predictions["forecast"],
+                      predictions.get("lower"), predictions.get("upper"), out,
+                      title=f"{self.loaded.target}: forecast of {len(predictions)} steps", interval=interval,
+                      history=max(4 * H, 3 * len(predictions), 60))
+
+    def predict(self, steps: Optional[int] = None, interval: float = DEFAULT_INTERVAL) -> pd.DataFrame:
+        """Forecast `steps` points (default: the horizon) from the end of the series.
+        Columns: date (or step), forecast, and lower/upper for a gaussian model (the
+        central `interval` of each step's predictive distribution). Beyond the horizon
+        the forecast is rolled forward: its own means are read as the next inputs
+        (covariates held at their last value), and no interval is given there."""
+        H = self.config.data.horizon
+        steps = steps or H
+        _require(steps >= 1, f"--steps must be at least 1, got {steps}")
+        _require(0.0 < interval < 1.0, f"--interval must be between 0 and 1 (e.g. 0.9), got {interval}")
+        values = self.prepared.values.copy()  # (T', F) scaled model values
+        levels = self.loaded.levels[:, 0].copy()
+        means, lowers, uppers = [], [], []
+        z = _normal_quantile(0.5 + interval / 2)
+        while sum(len(m) for m in means) < steps:
+            out = self._forecast_rows(values, np.array([len(values)]))
+            mean_scaled = out["mean"][0]  # (H,)
+            block = self._to_levels(mean_scaled, levels[-1])
+            first_block = not means
+            if "std" in out and first_block:
+                low, high = self._interval(mean_scaled, out["std"][0], levels[-1], z)
+            else:
+                low = high = np.full(H, np.nan)
+            means.append(block)
+            lowers.append(low)
+            uppers.append(high)
+            # Roll forward: the forecast becomes history; covariates keep their last scaled value.
+            new_rows = np.repeat(values[-1:], H, axis=0)
+            new_rows[:, 0] = mean_scaled
+            values = np.vstack([values, new_rows.astype(values.dtype)])
+            levels = np.concatenate([levels, block])
+        frame = pd.DataFrame({self._index_name(): self._future_index(steps),
+                              "forecast": np.concatenate(means)[:steps]})
+        if self.config.model.distribution == "gaussian":
+            frame["lower"] = np.concatenate(lowers)[:steps]
+            frame["upper"] = np.concatenate(uppers)[:steps]
+        return frame
+
+    def _to_levels(self, mean_scaled: np.ndarray, last_level: float) -> np.ndarray:
+        unscaled = self.prepared.scaler.inverse(mean_scaled, column=0)
+        return invert_transform(unscaled, self.config.data.transform, np.array(last_level))
+
+    def _interval(self, mean_scaled, std_scaled, last_level: float, z: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per-step bounds in levels. The head's std is in scaled, transformed units; for
+        differences, the level's variance after h steps is the sum of the first h steps'
+        variances (the steps' errors are taken as independent)."""
+        kind, scaler = self.config.data.transform, self.prepared.scaler
+        mean = scaler.inverse(mean_scaled, column=0)  # transformed units
+        std = std_scaled * scaler.std[0]
+        if kind in ("diff", "log-diff"):
+            centre = np.log(last_level) + np.cumsum(mean) if kind == "log-diff" else last_level + np.cumsum(mean)
+            spread = z * np.sqrt(np.cumsum(std ** 2))
+        else:
+            centre, spread = mean, z * std
+        low, high = centre - spread, centre + spread
+        if kind in ("log", "log-diff"):
+            return np.exp(low), np.exp(high)
+        return low, high
+
+    def _index_name(self) -> str:
+        return "date" if isinstance(self.frame.index, pd.DatetimeIndex) else "step"
+
+    def _future_index(self, steps: int):
+        index = self.frame.index
+        if isinstance(index, pd.DatetimeIndex) and self.loaded.frequency:
+            return pd.date_range(index[-1], periods=steps + 1, freq=self.loaded.frequency)[1:]
+        return np.arange(len(index), len(index) + steps)
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """A backtest's scores, with the season used and the dates of the origins."""
+
+    result: BacktestResult
+    season: int
+    index: pd.Index
+
+    @property
+    def origins(self):
+        return self.result.origins
+
+    @property
+    def scores(self) -> dict[str, dict[str, float]]:
+        return self.result.scores
+
+    def table(self) -> str:
+        return self.result.table()
+
+    def notes_text(self) -> str:
+        o = self.result.origins
+        first, last = self.index[o[0].index], self.index[o[-1].index]
+        when = f"origins {_when(first)} .. {_when(last)}"
+        return "; ".join([when, f"seasonal naive and MASE with season {self.season}", *self.result.notes])
+
+    def to_dict(self) -> dict:
+        return {"origins": len(self.result.origins), "first_origin": _when(self.index[self.result.origins[0].index]),
+                "season": self.season, "mase_lag": self.result.mase_lag, "scores": self.result.scores,
+                "notes": list(self.result.notes)}
+
+
+def _when(moment) -> str:
+    return str(moment.date()) if hasattr(moment, "date") else str(moment)
+
+
+def _normal_quantile(p: float) -> float:
+    return float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(p, dtype=torch.float64)))
+
+
+def _open(run_dir: Path) -> ForecastRun:
+    """A run folder's parts, with whatever weights the model was built with (not loaded)."""
+    if not run_dir.is_dir():
+        raise LstmlabError(f"no such run folder: {run_dir}; train one with: lstmlab forecast train SERIES.csv --out {run_dir}")
+    config = ForecastRunConfig.load(run_dir / "config.json")
+    series_path = run_dir / SERIES_FILE
+    if not series_path.is_file():
+        raise LstmlabError(f"{series_path} is missing; restore the run's files or retrain")
+    loaded = load_series(dataclasses.replace(config.data, source=str(series_path), missing="error"))
+    loaded = dataclasses.replace(loaded, source=config.data.source)
+    try:
+        scaler = Scaler.from_dict(json.loads((run_dir / SCALER_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LstmlabError(f"{run_dir / SCALER_FILE} is missing or damaged ({exc}); restore it or retrain the run") from None
+    return ForecastRun(run_dir, config, loaded, scaler, Forecaster(config.model))
+
+
+def load(run_dir: PathLike) -> ForecastRun:
+    """Load a forecasting run folder (config.json, series.csv, scaler.json, model.safetensors)."""
+    run = _open(Path(run_dir))
+    checkpoint.load_weights(run.model, run.run_dir / checkpoint.BEST)
+    run.model.eval()
+    return run

@@ -1,0 +1,167 @@
+"""`lstmlab forecast ...`: train, backtest and predict, a thin shell over lstmlab.forecast.
+
+As in cli.py, every flag defaults to None and is passed on only when given,
+so the defaults live in one place: the config dataclasses and forecast.TRAIN_DEFAULTS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from .classify_cli import _items, _sizes, _training_flags, subcommands  # noqa: F401  (subcommands: docs)
+from .config import CELLS, TrainConfig
+from .errors import LstmlabError
+
+SERIES_HELP = ("a CSV file with a header row: a date column (parsed, sorted; the frequency is inferred) "
+               "and numeric columns")
+
+
+def _default(config: type, name: str) -> Any:
+    from . import forecast
+
+    if config is TrainConfig and name in forecast.TRAIN_DEFAULTS:
+        return forecast.TRAIN_DEFAULTS[name]
+    return next(f.default for f in fields(config) if f.name == name)
+
+
+def add_parser(sub, parser_class) -> None:
+    """Add `forecast` and its sub-commands to the top-level sub-parsers."""
+    from .forecaster import DISTRIBUTIONS, OUTPUTS
+    from .series import MISSING_POLICIES
+    from .windows import TRANSFORMS
+
+    group = sub.add_parser("forecast", help="time-series forecasting: train, backtest, predict",
+                           description="Forecast a numeric series with a recurrent network, always scored beside "
+                                       "naive, seasonal naive and drift forecasts in a walk-forward backtest.")
+    inner = group.add_subparsers(dest="forecast_command", required=True, parser_class=parser_class, metavar="COMMAND")
+
+    p = inner.add_parser("train", help="train a forecaster and backtest it beside the naive baselines",
+                         description="Train a forecaster on the training part of SERIES (in time order: train | "
+                                     "validation | test), keep the best checkpoint by validation loss, and score the "
+                                     "test part with a walk-forward backtest (MAE, RMSE, MAPE, MASE) beside naive, "
+                                     "seasonal naive and drift. Writes RUN/config.json, series.csv, scaler.json, "
+                                     "model.safetensors, checkpoint.safetensors (resumable), metrics.jsonl, "
+                                     "training.png, report.json and backtest.png.")
+    p.add_argument("data", metavar="SERIES", nargs="?", help=SERIES_HELP)
+    p.add_argument("--out", metavar="RUN", help="run folder to create (must not hold a run already)")
+    p.add_argument("--resume", metavar="RUN", help="continue RUN where it stopped; --steps/--minutes/--epochs then mean 'this much more'")
+    p.add_argument("--no-progress", dest="show_progress", action="store_false", default=None, help="hide the progress bar")
+    g = p.add_argument_group("the series")
+    g.add_argument("--target", metavar="COLUMN", help="the column to forecast (default: the only numeric column)")
+    g.add_argument("--date-column", metavar="COLUMN", help="the column of dates (default: the first that parses as dates)")
+    g.add_argument("--features", type=_items, metavar="C1,C2,...", help="more columns the network reads beside the target")
+    g.add_argument("--frequency", metavar="ALIAS", help="a pandas frequency such as D, B, W, MS (default: inferred)")
+    g.add_argument("--missing", choices=MISSING_POLICIES,
+                   help="missing values and absent dates: fill (interpolate, the default), drop, or error; "
+                        "the count is reported")
+    g.add_argument("--transform", choices=TRANSFORMS,
+                   help="model the log, the difference or the log-difference of the target (inverted on output; "
+                        "default none); log suits series that grow by a percentage, such as prices and passengers")
+    g.add_argument("--lookback", type=int, metavar="N", help="points the network reads before each forecast (default 60)")
+    g.add_argument("--horizon", type=int, metavar="N", help="points forecast at once (default 30)")
+    g.add_argument("--val-fraction", type=float, help="share of the series, before the test part, used for validation (default 0.1)")
+    g.add_argument("--test-fraction", type=float, help="share at the end kept for the backtest (default 0.1)")
+    m = p.add_argument_group("model")
+    m.add_argument("--cell", choices=CELLS, help="recurrent cell (default lstm)")
+    m.add_argument("--hidden", dest="hidden_sizes", type=_sizes, metavar="SIZES", help="units in each layer (default 64)")
+    m.add_argument("--dropout", type=float, help="between layers and before the head (default 0)")
+    m.add_argument("--output", choices=OUTPUTS,
+                   help="direct: one vector for the whole horizon (default); recursive: one step at a time, "
+                        "each forecast fed back in")
+    m.add_argument("--distribution", choices=DISTRIBUTIONS,
+                   help="point: a forecast per step (default); gaussian: a mean and a spread per step, "
+                        "giving prediction intervals")
+    m.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None,
+                   help="forecast the change from the last value, so an untrained network starts at the naive "
+                        "forecast (default: yes)")
+    b = p.add_argument_group("backtest")
+    b.add_argument("--season", type=int, metavar="N",
+                   help="seasonal naive's period and MASE's lag (default: from the frequency, e.g. 12 for months)")
+    b.add_argument("--stride", type=int, metavar="N", help="points between backtest origins (default 1)")
+    _training_flags(p, _default, monitor=False, batch="windows per batch")
+
+    p = inner.add_parser("backtest", help="re-run a trained forecaster's walk-forward backtest",
+                         description="Print the walk-forward backtest of a trained run over its test part, with the "
+                                     "baselines in the same table, and draw RUN/backtest.png.")
+    p.add_argument("run", metavar="RUN", help="run folder made by lstmlab forecast train")
+    p.add_argument("--season", type=int, metavar="N", help="seasonal naive's period and MASE's lag (default: the run's)")
+    p.add_argument("--stride", type=int, metavar="N", help="points between origins (default: the run's)")
+    p.add_argument("--json", action="store_true", help="print the scores as one JSON object instead")
+
+    p = inner.add_parser("predict", help="forecast from the end of the series into a CSV (and a PNG)",
+                         description="Forecast --steps points from the end of the run's series. Writes a CSV with "
+                                     "columns date,forecast (plus lower,upper for a gaussian model) and a PNG "
+                                     "of history and forecast beside it.")
+    p.add_argument("run", metavar="RUN", help="run folder made by lstmlab forecast train")
+    p.add_argument("--steps", type=int, metavar="N", help="points to forecast (default: the run's horizon)")
+    p.add_argument("--out", required=True, metavar="FORECAST.csv", help="the CSV file to write")
+    p.add_argument("--png", metavar="PATH", help="the plot to write (default: --out with .png)")
+    p.add_argument("--interval", type=float, default=0.9, help="central share of a gaussian forecast's interval (default 0.9)")
+
+
+def _settings(args: argparse.Namespace, skip: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if v is not None and k not in skip}
+
+
+def run(args: argparse.Namespace) -> None:
+    from . import forecast
+
+    command = args.forecast_command
+    if command == "train":
+        _train(args, forecast)
+    elif command == "backtest":
+        _backtest(args, forecast)
+    elif command == "predict":
+        _predict(args, forecast)
+
+
+def _train(args, forecast) -> None:
+    settings = _settings(args, {"command", "forecast_command", "data", "out", "resume", "show_progress"})
+    if args.resume:
+        if args.data or (args.out and args.out != args.resume):
+            raise LstmlabError("with --resume RUN, give neither SERIES nor a different --out: the run keeps its series")
+        forecast.train(out=args.resume, resume=True, show_progress=args.show_progress, **settings)
+        run_dir = args.resume
+    else:
+        if not args.data:
+            raise LstmlabError("give the SERIES to train on (a CSV file with --target COLUMN), or --resume RUN")
+        if not args.out:
+            raise LstmlabError("give --out RUN, the folder to save the forecaster in (e.g. --out runs/passengers)")
+        forecast.train(args.data, args.out, show_progress=args.show_progress, **settings)
+        run_dir = args.out
+    print(f"forecast with: lstmlab forecast predict {run_dir} --out forecast.csv")
+
+
+def _backtest(args, forecast) -> None:
+    run = forecast.load(args.run)
+    result = run.backtest(stride=args.stride, season=args.season)
+    png = Path(args.run) / forecast.BACKTEST_PNG
+    run.plot_backtest(result, png)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "png": str(png)}))
+    else:
+        print(f"walk-forward backtest of {args.run} ({len(result.origins)} origins, horizon {run.config.data.horizon}; "
+              f"{result.notes_text()}):\n{result.table()}\nplot: {png}")
+
+
+def _predict(args, forecast) -> None:
+    out = Path(args.out)
+    if out.parent and not out.parent.is_dir():
+        raise LstmlabError(f"no such folder for --out: {out.parent}")
+    if out.is_dir():
+        raise LstmlabError(f"--out {out} is a folder; give a file name such as {out / 'forecast.csv'}")
+    png = Path(args.png) if args.png else out.with_suffix(".png")
+    if png.parent and not png.parent.is_dir():
+        raise LstmlabError(f"no such folder for --png: {png.parent}")
+    run = forecast.load(args.run)
+    frame = run.predict(args.steps, interval=args.interval)
+    from .checkpoint import save_text_atomic
+
+    save_text_atomic(out, frame.to_csv(index=False))
+    run.plot_predictions(frame, png, interval=args.interval)
+    print(frame.to_string(index=False, max_rows=20))
+    print(f"wrote {out} and {png}")
