@@ -362,7 +362,21 @@ class ForecastRun:
             baselines = {name: f for name, f in baselines.items() if not name.startswith("seasonal")}
         forecasters = {NETWORK: self.network_forecaster(), **baselines}
         result = run_backtest(series, forecasters, cfg.data.horizon, test_size, stride, mase_lag=season)
-        return Backtest(result, season, self.frame.index)
+        coverage = self._interval_coverage(result, DEFAULT_INTERVAL) if cfg.model.distribution == "gaussian" else None
+        return Backtest(result, season, self.frame.index, coverage)
+
+    def _interval_coverage(self, result: BacktestResult, interval: float) -> dict[str, float]:
+        """How often the actual values fell inside the gaussian model's central `interval`,
+        from the same origins as the backtest: a calibrated 90% interval covers about 90%."""
+        lost, levels, z = self.loaded.lost, self.loaded.levels[:, 0], _normal_quantile(0.5 + interval / 2)
+        inside, widths = [], []
+        for origin, actual in zip(result.origins, result.actuals):
+            t = origin.index - lost  # the first forecast's model row; the network reads only rows before it
+            out = self._forecast_rows(self.prepared.values[:t], np.array([t]))
+            low, high = self._interval(out["mean"][0], out["std"][0], levels[origin.index - 1], z)
+            inside.append((actual >= low) & (actual <= high))
+            widths.append(high - low)
+        return {"interval": interval, "coverage": float(np.mean(inside)), "mean_width": float(np.mean(widths))}
 
     def plot_backtest(self, result: "Backtest", out: Path) -> None:
         """The network's backtest forecasts beside the best baseline's (by MAE), every horizon apart."""
@@ -458,6 +472,8 @@ class Backtest:
     result: BacktestResult
     season: int
     index: pd.Index
+    # A gaussian model's interval, scored: {"interval": 0.9, "coverage": share inside, "mean_width": in levels}.
+    coverage: Optional[dict[str, float]] = None
 
     @property
     def origins(self):
@@ -474,12 +490,17 @@ class Backtest:
         o = self.result.origins
         first, last = self.index[o[0].index], self.index[o[-1].index]
         when = f"origins {_when(first)} .. {_when(last)}"
-        return "; ".join([when, f"seasonal naive and MASE with season {self.season}", *self.result.notes])
+        parts = [when, f"seasonal naive and MASE with season {self.season}", *self.result.notes]
+        if self.coverage:
+            c = self.coverage
+            parts.append(f"the {c['interval']:.0%} intervals held {c['coverage']:.1%} of the actual values "
+                         f"(mean width {c['mean_width']:.4g})")
+        return "; ".join(parts)
 
     def to_dict(self) -> dict:
         return {"origins": len(self.result.origins), "first_origin": _when(self.index[self.result.origins[0].index]),
                 "season": self.season, "mase_lag": self.result.mase_lag, "scores": self.result.scores,
-                "notes": list(self.result.notes)}
+                "notes": list(self.result.notes), **({"intervals": self.coverage} if self.coverage else {})}
 
 
 def _when(moment) -> str:

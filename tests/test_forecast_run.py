@@ -63,6 +63,29 @@ def test_the_baselines_in_the_table_are_computed_on_the_same_origins(airline_run
     assert np.allclose(result.result.actuals[0], series[120:132])
 
 
+def test_gaussian_intervals_are_scored_in_the_backtest(airline_run):
+    _, fc, lines = airline_run
+    result = fc.backtest()
+    c = result.coverage
+    assert c["interval"] == 0.9 and 0.0 <= c["coverage"] <= 1.0 and c["mean_width"] > 0
+    # By hand: the interval predict() would have given at each origin, against the actual values.
+    inside = []
+    for origin, actual in zip(result.origins, result.result.actuals):
+        history = forecast.ForecastRun(fc.run_dir, fc.config, fc.loaded, fc.prepared.scaler, fc.model)
+        t = origin.index - fc.loaded.lost
+        history.prepared = fc.prepared.__class__(fc.loaded, fc.prepared.scaler, fc.prepared.values[:t])
+        low, high = _predict_interval(history, fc.loaded.levels[origin.index - 1, 0])
+        inside.append((actual >= low) & (actual <= high))
+    assert c["coverage"] == pytest.approx(np.mean(inside))
+    assert "intervals held" in "\n".join(lines)
+
+
+def _predict_interval(run: forecast.ForecastRun, last_level: float) -> tuple[np.ndarray, np.ndarray]:
+    """predict()'s 90% interval from the end of run.prepared.values (the history up to an origin)."""
+    out = run._forecast_rows(run.prepared.values, np.array([len(run.prepared.values)]))
+    return run._interval(out["mean"][0], out["std"][0], last_level, 1.6448536269514722)
+
+
 def test_save_load_gives_identical_forecasts(airline_run):
     run, fc, _ = airline_run
     again = forecast.load(run)
