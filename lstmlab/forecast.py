@@ -365,18 +365,21 @@ class ForecastRun:
         coverage = self._interval_coverage(result, DEFAULT_INTERVAL) if cfg.model.distribution == "gaussian" else None
         return Backtest(result, season, self.frame.index, coverage)
 
-    def _interval_coverage(self, result: BacktestResult, interval: float) -> dict[str, float]:
+    def _interval_coverage(self, result: BacktestResult, interval: float) -> dict[str, Any]:
         """How often the actual values fell inside the gaussian model's central `interval`,
-        from the same origins as the backtest: a calibrated 90% interval covers about 90%."""
+        from the same origins as the backtest: a calibrated 90% interval covers about 90%.
+        Also returns the bounds themselves, (O, H) each, for the plot."""
         lost, levels, z = self.loaded.lost, self.loaded.levels[:, 0], _normal_quantile(0.5 + interval / 2)
-        inside, widths = [], []
-        for origin, actual in zip(result.origins, result.actuals):
+        lows, highs = [], []
+        for origin in result.origins:
             t = origin.index - lost  # the first forecast's model row; the network reads only rows before it
             out = self._forecast_rows(self.prepared.values[:t], np.array([t]))
             low, high = self._interval(out["mean"][0], out["std"][0], levels[origin.index - 1], z)
-            inside.append((actual >= low) & (actual <= high))
-            widths.append(high - low)
-        return {"interval": interval, "coverage": float(np.mean(inside)), "mean_width": float(np.mean(widths))}
+            lows.append(low)
+            highs.append(high)
+        lower, upper, actual = np.stack(lows), np.stack(highs), result.actuals  # (O, H) each
+        return {"interval": interval, "coverage": float(((actual >= lower) & (actual <= upper)).mean()),
+                "mean_width": float((upper - lower).mean()), "lower": lower, "upper": upper}
 
     def plot_backtest(self, result: "Backtest", out: Path) -> None:
         """The network's backtest forecasts beside the best baseline's (by MAE), every horizon apart."""
@@ -385,8 +388,13 @@ class ForecastRun:
         forecasts = {f"{NETWORK} (MAE {scores[NETWORK]['mae']:.4g})": result.result.forecasts[NETWORK],
                      f"{best} (MAE {scores[best]['mae']:.4g})": result.result.forecasts[best]}
         H = self.config.data.horizon
+        bands = None
+        if result.coverage:
+            c = result.coverage
+            bands = (c["lower"], c["upper"], f"{NETWORK} {c['interval']:.0%} interval (held {c['coverage']:.0%})")
         plot_backtest(self.frame.index, self.loaded.levels[:, 0], forecasts, [o.index for o in result.origins], H, out,
-                      title=f"{self.loaded.target}: walk-forward backtest, horizon {H}", history=max(4 * H, 60))
+                      title=f"{self.loaded.target}: walk-forward backtest, horizon {H}", history=max(4 * H, 60),
+                      bands=bands)
 
     def plot_predictions(self, predictions: pd.DataFrame, out: Path, interval: float = DEFAULT_INTERVAL) -> None:
         """History and a `predict` frame, with its interval when it has one."""
@@ -472,8 +480,9 @@ class Backtest:
     result: BacktestResult
     season: int
     index: pd.Index
-    # A gaussian model's interval, scored: {"interval": 0.9, "coverage": share inside, "mean_width": in levels}.
-    coverage: Optional[dict[str, float]] = None
+    # A gaussian model's interval, scored: {"interval": 0.9, "coverage": share inside, "mean_width": in levels,
+    # "lower", "upper": the bounds (O, H)}.
+    coverage: Optional[dict[str, Any]] = None
 
     @property
     def origins(self):
@@ -500,7 +509,9 @@ class Backtest:
     def to_dict(self) -> dict:
         return {"origins": len(self.result.origins), "first_origin": _when(self.index[self.result.origins[0].index]),
                 "season": self.season, "mase_lag": self.result.mase_lag, "scores": self.result.scores,
-                "notes": list(self.result.notes), **({"intervals": self.coverage} if self.coverage else {})}
+                "notes": list(self.result.notes),
+                **({"intervals": {k: self.coverage[k] for k in ("interval", "coverage", "mean_width")}}
+                   if self.coverage else {})}
 
 
 def _when(moment) -> str:

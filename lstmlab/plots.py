@@ -40,9 +40,11 @@ def plot_losses(metrics: list[dict], out: Path, unit: str = "char") -> None:
 
 
 def plot_backtest(index, series: np.ndarray, forecasts: dict[str, np.ndarray], origins: list[int], horizon: int,
-                  out: Path, title: str, history: int) -> None:
+                  out: Path, title: str, history: int,
+                  bands: Optional[tuple[np.ndarray, np.ndarray, str]] = None) -> None:
     """The last `history` points of the series and, from non-overlapping backtest origins,
-    each method's forecast (method -> (O, H) over `origins`, which index into the series)."""
+    each method's forecast (method -> (O, H) over `origins`, which index into the series),
+    and, when given, the first method's interval (lower (O, H), upper (O, H), label)."""
     fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
     start = max(0, origins[0] - history)
     ax.plot(index[start:], series[start:], color="black", linewidth=1.2, label="actual")
@@ -53,6 +55,12 @@ def plot_backtest(index, series: np.ndarray, forecasts: dict[str, np.ndarray], o
             o = origins[i]
             ax.plot(index[o:o + horizon], rows[i], color=colour, linewidth=1.5,
                     linestyle="-" if name == next(iter(forecasts)) else "--", label=name if k == 0 else None)
+    if bands is not None:
+        lower, upper, label = bands
+        for k, i in enumerate(shown):
+            o = origins[i]
+            ax.fill_between(index[o:o + horizon], lower[i], upper[i], color=colours[0], alpha=0.2,
+                            label=label if k == 0 else None)
     ax.axvline(index[origins[0]], color="grey", linewidth=0.8, linestyle=":")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
