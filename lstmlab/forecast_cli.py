@@ -58,11 +58,15 @@ def add_parser(sub, parser_class) -> None:
     g.add_argument("--missing", choices=MISSING_POLICIES,
                    help="missing values and absent dates: fill (interpolate, the default), drop, or error; "
                         "the count is reported")
-    g.add_argument("--transform", choices=TRANSFORMS,
-                   help="model the log, the difference or the log-difference of the target (inverted on output; "
-                        "default none); log suits series that grow by a percentage, such as prices and passengers")
-    g.add_argument("--lookback", type=int, metavar="N", help="points the network reads before each forecast (default 60)")
-    g.add_argument("--horizon", type=int, metavar="N", help="points forecast at once (default 30)")
+    g.add_argument("--transform", choices=(*TRANSFORMS, "auto"),
+                   help="model the log, the difference or the log-difference of the target (inverted on output); "
+                        "default auto: log-diff for a positive series that trends (prices, passengers), else none")
+    g.add_argument("--lookback", type=int, metavar="N",
+                   help="points the network reads before each forecast (default: 4 horizons or 2 seasons, "
+                        "whichever is longer, within what the training part allows)")
+    g.add_argument("--horizon", type=int, metavar="N",
+                   help="points forecast at once (default: one season, e.g. 12 for months, 7 for days, "
+                        "5 for business days; else 10)")
     g.add_argument("--val-fraction", type=float, help="share of the series, before the test part, used for validation (default 0.1)")
     g.add_argument("--test-fraction", type=float, help="share at the end kept for the backtest (default 0.1)")
     m = p.add_argument_group("model")
@@ -70,8 +74,8 @@ def add_parser(sub, parser_class) -> None:
     m.add_argument("--hidden", dest="hidden_sizes", type=_sizes, metavar="SIZES", help="units in each layer (default 64)")
     m.add_argument("--dropout", type=float, help="between layers and before the head (default 0)")
     m.add_argument("--output", choices=OUTPUTS,
-                   help="direct: one vector for the whole horizon (default); recursive: one step at a time, "
-                        "each forecast fed back in")
+                   help="recursive: one step at a time, each forecast fed back in (default); direct: one vector "
+                        "for the whole horizon (faster for long horizons)")
     m.add_argument("--distribution", choices=DISTRIBUTIONS,
                    help="point: a forecast per step (default); gaussian: a mean and a spread per step, "
                         "giving prediction intervals")

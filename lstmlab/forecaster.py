@@ -34,6 +34,8 @@ temperatures (60, 7, last year), 3 seeds x 500 Adam steps, residual, test RMSE:
     trained on the rollout     0.089   2.60
     teacher forcing            0.147   2.93
     direct output              0.120   2.61   (naive: 0.22, 3.40)
+so "recursive" is the default (the benchmarks in BENCHMARKS.md §9 agree);
+"direct" needs no loop over the horizon, which counts for long horizons.
 The rollout feeds back the mean, also for "gaussian"; each step's std comes
 from the head at that step, trained by the NLL against the rolled-out mean.
 """
@@ -68,7 +70,7 @@ class ForecasterConfig:
     hidden_sizes: tuple[int, ...] = (64,)
     # Between recurrent layers and before the head (not on recurrent connections).
     dropout: float = 0.0
-    output: str = "direct"
+    output: str = "recursive"
     distribution: str = "point"
     residual: bool = True
 

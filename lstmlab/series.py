@@ -23,6 +23,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from .config import _require
+from . import series_defaults
 from .errors import LstmlabError
 from .windows import (
     LOST_ROWS,
@@ -53,20 +54,23 @@ class SeriesDataConfig:
     features: tuple[str, ...] = ()  # extra input columns ("Open,Volume" is split on commas)
     frequency: str | None = None  # a pandas alias (D, B, W, MS, QS, h); None: inferred from the dates
     missing: str = "fill"  # fill: interpolate over time; drop: drop those rows; error: refuse
-    transform: str = "none"
+    # none, log, diff, log-diff, or auto: chosen from the series (series_defaults.py).
+    transform: str = "auto"
     # The last test_fraction of the points is the test part, the val_fraction before it validation.
     val_fraction: float = 0.1
     test_fraction: float = 0.1
-    lookback: int = 60
-    horizon: int = 30
+    # None: chosen from the series' season and length (series_defaults.py).
+    lookback: int | None = None
+    horizon: int | None = None
 
     def __post_init__(self) -> None:
         features = self.features.split(",") if isinstance(self.features, str) else self.features
         object.__setattr__(self, "features", tuple(str(f).strip() for f in features if str(f).strip()))
         _require(self.missing in MISSING_POLICIES, f"unknown --missing {self.missing!r}; choose fill, drop or error")
-        _require(self.transform in TRANSFORMS, f"unknown --transform {self.transform!r}; choose one of {', '.join(TRANSFORMS)}")
-        _require(self.lookback >= 1, f"--lookback must be at least 1, got {self.lookback}")
-        _require(self.horizon >= 1, f"--horizon must be at least 1, got {self.horizon}")
+        _require(self.transform in (*TRANSFORMS, "auto"),
+                 f"unknown --transform {self.transform!r}; choose one of {', '.join(TRANSFORMS)} or auto")
+        _require(self.lookback is None or self.lookback >= 1, f"--lookback must be at least 1, got {self.lookback}")
+        _require(self.horizon is None or self.horizon >= 1, f"--horizon must be at least 1, got {self.horizon}")
         _require(0.0 <= self.val_fraction < 1.0 and 0.0 <= self.test_fraction < 1.0
                  and self.val_fraction + self.test_fraction < 1.0,
                  f"--val-fraction and --test-fraction must be in [0, 1) with room left for training, "
@@ -205,6 +209,7 @@ def load_series(config: SeriesDataConfig, data: pd.Series | pd.DataFrame | None 
         values = _sorted_unique(values, source, notes)
         frequency, values, inserted = _calendar(values, config, source, notes)
     values, report = _handle_missing(values, config, source, inserted)
+    config = series_defaults.resolve(config, values[target].to_numpy(dtype=np.float64), frequency)
     if config.transform in ("log", "log-diff") and (values[target] <= 0).any():
         bad = values.index[(values[target] <= 0).to_numpy()]
         raise LstmlabError(f"--transform {config.transform} needs positive values, but {target!r} has {len(bad)} value(s) "

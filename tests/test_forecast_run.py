@@ -50,6 +50,17 @@ def test_a_run_folder_holds_every_file_and_a_backtest_beside_the_baselines(airli
     text = "\n".join(lines)
     assert "| lstmlab |" in text and "| seasonal naive (m=12) |" in text
     assert "scaling fitted on the training part only" in text
+    assert "chosen from the data" not in text  # every one of them was given
+
+
+def test_settings_chosen_from_the_data_are_said_and_saved(tmp_path):
+    lines: list[str] = []
+    forecast.train(str(shared_file(AIRLINE)), tmp_path / "run", show_progress=False, log=lines.append,
+                   hidden_sizes=(8,), epochs=2)
+    assert "(--transform log-diff, --horizon 12, --lookback 48 chosen from the data)" in "\n".join(lines)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
+    assert (saved["transform"], saved["horizon"], saved["lookback"]) == ("log-diff", 12, 48)
+    assert len(forecast.load(tmp_path / "run").predict()) == 12
 
 
 def test_the_baselines_in_the_table_are_computed_on_the_same_origins(airline_run):

@@ -37,7 +37,7 @@ def raw_column(relative: str, column: str) -> list[float]:
 
 
 def airline(**settings):
-    return load_series(SeriesDataConfig(str(shared_file(AIRLINE)), **{"lookback": 12, "horizon": 3, **settings}))
+    return load_series(SeriesDataConfig(str(shared_file(AIRLINE)), **{"lookback": 12, "horizon": 3, "transform": "none", **settings}))
 
 
 @pytest.fixture(scope="module")
