@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 
 from .backtest import infer_season
+from .windows import LOST_ROWS
 
 # A training part whose first and last fifths differ in mean level by more than this
 # factor trends: its scale at the end is not its scale at the start.
@@ -48,6 +49,9 @@ def resolve(config, target: np.ndarray, frequency):
         horizon = max(1, min([season if season > 1 else DEFAULT_HORIZON, *held_out]))
         changes["horizon"] = horizon
     if config.lookback is None:
-        room = len(train) - horizon - MIN_WINDOWS + 1  # the longest lookback that leaves MIN_WINDOWS windows
+        # The training part as Splits.of will cut it, after the rows a difference loses.
+        rows = n - LOST_ROWS[changes.get("transform", config.transform)]
+        train_rows = rows - int(round(rows * config.val_fraction)) - int(round(rows * config.test_fraction))
+        room = train_rows - horizon - MIN_WINDOWS + 1  # the longest lookback that leaves MIN_WINDOWS windows
         changes["lookback"] = max(1, min(max(4 * horizon, 2 * season), room))
     return dataclasses.replace(config, **changes)

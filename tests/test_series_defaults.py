@@ -38,8 +38,20 @@ def test_trend_detection():
 
 def test_a_short_series_gets_a_horizon_its_parts_can_hold_and_enough_windows():
     # 60 points, no dates, no cycle: the horizon would be 10, but the 10% parts hold 6 points;
-    # 4 horizons (24) of lookback would leave 48 - 6 - 24 + 1 = 19 training windows, too few.
+    # log-diff leaves 59 rows, 47 of them training; 4 horizons (24) of lookback would leave
+    # 47 - 6 - 24 + 1 = 18 training windows, too few, so the lookback is cut to leave 32.
     resolved = resolve(SeriesDataConfig(), np.linspace(1.0, 2.0, 60), None)
-    assert resolved.horizon == 6
-    assert resolved.lookback == 48 - 6 - MIN_WINDOWS + 1 == 11
-    assert resolved.transform == "log-diff"
+    assert resolved.transform == "log-diff" and resolved.horizon == 6
+    assert resolved.lookback == 47 - 6 - MIN_WINDOWS + 1 == 10
+
+
+def test_the_cut_lookback_leaves_exactly_the_minimum_of_windows():
+    series = 5.0 + 0.1 * np.random.default_rng(0).normal(size=80)  # positive, no trend, no season
+    config = SeriesDataConfig(source="x.csv", val_fraction=0.1, test_fraction=0.1)
+    resolved = resolve(config, series, None)
+    from lstmlab.series import Splits
+    from lstmlab.windows import window_starts
+    train = Splits.of(80, 0.1, 0.1).train
+    assert (resolved.transform, resolved.horizon) == ("none", 8)  # the 10% parts hold 8 points
+    assert resolved.lookback < 4 * resolved.horizon  # cut
+    assert len(window_starts(train, resolved.lookback, resolved.horizon)) == MIN_WINDOWS
