@@ -219,21 +219,39 @@ class RunConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "config") -> "RunConfig":
         parts = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
-        _reject_unknown(raw, {f.name for f in fields(cls)}, where)
-        built = {name: _build(kind, raw.get(name, {}), f"{where}.{name}") for name, kind in parts.items()}
-        return cls(**built, data_dir=str(raw.get("data_dir", "")), version=str(raw.get("version", "")))
+        return build_run_config(cls, raw, parts, where, data_dir=str(raw.get("data_dir", "")),
+                                version=str(raw.get("version", "")))
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise LstmlabError(f"{path} is missing; is {Path(path).parent} a run folder made by `lstmlab train`?") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise LstmlabError(f"{path} is not valid JSON ({exc}); restore it or retrain the run") from None
-        if not isinstance(raw, dict):
-            raise LstmlabError(f"{path} should hold a JSON object; restore it or retrain the run")
-        return cls.from_dict(raw, where=str(path))
+        return cls.from_dict(read_run_json(path, "lstmlab train"), where=str(path))
+
+
+def read_run_json(path: Path, command: str, kind: Optional[str] = None) -> dict[str, Any]:
+    """A run's config.json as a dict, or a one-line error naming the fix. With `kind`, the
+    file must say it is that kind of run (made by `command`)."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LstmlabError(f"{path} is missing; is {Path(path).parent} a run folder made by `{command}`?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LstmlabError(f"{path} is not valid JSON ({exc}); restore it or retrain the run") from None
+    if not isinstance(raw, dict):
+        raise LstmlabError(f"{path} should hold a JSON object; restore it or retrain the run")
+    if kind is not None and raw.get("kind") != kind:
+        raise LstmlabError(f"{Path(path).parent} is not a {kind} run (made by `{command}`)")
+    return raw
+
+
+def build_run_config(cls: type, raw: dict[str, Any], parts: dict[str, type], where: str, **scalars: Any) -> Any:
+    """`cls` from a run's JSON: each part (data, model, train, ...) built and checked for
+    unknown keys, plus the scalar fields given."""
+    _reject_unknown(raw, {f.name for f in fields(cls)}, where)
+    built = {name: _build(kind, raw.get(name, {}), f"{where}.{name}") for name, kind in parts.items()}
+    try:
+        return cls(**built, **scalars)
+    except TypeError as exc:
+        raise LstmlabError(f"{where}: {exc}") from None
 
 
 def _reject_unknown(raw: dict[str, Any], known: set[str], where: str) -> None:
@@ -406,18 +424,7 @@ class ClassifyRunConfig:
 
     @classmethod
     def load(cls, path: Path) -> "ClassifyRunConfig":
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise LstmlabError(f"{path} is missing; is {Path(path).parent} a run folder made by `lstmlab classify train`?") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise LstmlabError(f"{path} is not valid JSON ({exc}); restore it or retrain the run") from None
-        if not isinstance(raw, dict) or raw.get("kind") != "classifier":
-            raise LstmlabError(f"{Path(path).parent} is not a classifier run (made by `lstmlab classify train`)")
-        _reject_unknown(raw, {f.name for f in fields(cls)}, str(path))
+        raw = read_run_json(path, "lstmlab classify train", kind="classifier")
         parts = {"data": LabelledDataConfig, "model": ClassifierConfig, "train": TrainConfig}
-        built = {name: _build(kind, raw.get(name, {}), f"{path}.{name}") for name, kind in parts.items()}
-        try:
-            return cls(**built, monitor=str(raw.get("monitor", "loss")), version=str(raw.get("version", "")))
-        except TypeError as exc:
-            raise LstmlabError(f"{path}: {exc}") from None
+        return build_run_config(cls, raw, parts, str(path), monitor=str(raw.get("monitor", "loss")),
+                                version=str(raw.get("version", "")))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -26,7 +26,7 @@ import torch
 
 from . import checkpoint
 from .backtest import BacktestResult, backtest as run_backtest, baseline_forecasters, infer_season
-from .config import TrainConfig, _build, _reject_unknown, _require
+from .config import TrainConfig, _require, build_run_config, read_run_json
 from .errors import LstmlabError
 from .forecaster import Forecaster, ForecasterConfig
 from .plots import plot_backtest, plot_forecast
@@ -76,18 +76,9 @@ class ForecastRunConfig:
 
     @classmethod
     def load(cls, path: Path) -> "ForecastRunConfig":
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise LstmlabError(f"{path} is missing; is {Path(path).parent} a run folder made by `lstmlab forecast train`?") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise LstmlabError(f"{path} is not valid JSON ({exc}); restore it or retrain the run") from None
-        if not isinstance(raw, dict) or raw.get("kind") != "forecaster":
-            raise LstmlabError(f"{Path(path).parent} is not a forecasting run (made by `lstmlab forecast train`)")
-        _reject_unknown(raw, {f.name for f in fields(cls)}, str(path))
+        raw = read_run_json(path, "lstmlab forecast train", kind="forecaster")
         parts = {"data": SeriesDataConfig, "model": ForecasterConfig, "train": TrainConfig, "backtest": BacktestConfig}
-        built = {name: _build(kind, raw.get(name, {}), f"{path}.{name}") for name, kind in parts.items()}
-        return cls(**built, version=str(raw.get("version", "")))
+        return build_run_config(cls, raw, parts, str(path), version=str(raw.get("version", "")))
 
 
 # ---------------------------------------------------------------------------
