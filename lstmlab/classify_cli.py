@@ -199,6 +199,7 @@ def add_parser(sub, parser_class) -> None:
 
 
 def _settings(args: argparse.Namespace, skip: set[str]) -> dict[str, Any]:
+    """The flags given (all default to None), minus `skip`: the settings for the API call."""
     return {k: v for k, v in vars(args).items() if v is not None and k not in skip}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from . import __version__, api, classify_cli, forecast_cli
+from .classify_cli import _settings
 from .config import (CELLS, LEVELS, OBJECTIVES, OPTIMIZERS, PRECISIONS, SCHEDULES, DataConfig, ModelConfig, RunConfig,
                      TrainConfig)
 from .corpus import BUILTIN_CORPORA
@@ -228,10 +229,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("corpora", help="list the built-in corpora", description="List the built-in corpora.")
     return parser
-
-
-def _settings(args: argparse.Namespace, skip: set[str]) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if v is not None and k not in skip}
 
 
 def _cmd_prepare(args) -> None:

@@ -12,7 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .classify_cli import _items, _sizes, _training_flags, subcommands  # noqa: F401  (subcommands: docs)
+from .classify_cli import _items, _settings, _sizes, _training_flags
 from .config import CELLS, TrainConfig
 from .errors import LstmlabError
 
@@ -105,10 +105,6 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--out", required=True, metavar="FORECAST.csv", help="the CSV file to write")
     p.add_argument("--png", metavar="PATH", help="the plot to write (default: --out with .png)")
     p.add_argument("--interval", type=float, default=0.9, help="central share of a gaussian forecast's interval (default 0.9)")
-
-
-def _settings(args: argparse.Namespace, skip: set[str]) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if v is not None and k not in skip}
 
 
 def run(args: argparse.Namespace) -> None:
