@@ -138,8 +138,12 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lstmlab", description="Train, sample and score recurrent character- and word-level language models on a CPU.")
+    parser = _Parser(prog="lstmlab", description="Recurrent networks on a CPU: character- and word-level language "
+                                                 "models, text classifiers and time-series forecasters.")
     parser.add_argument("--version", action="version", version=f"lstmlab {__version__}")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for PyTorch (default: one per core). On a machine that is busy with "
+                             "other work, 1 is faster (BENCHMARKS.md §10)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
     corpus_help = ("a .txt file, a folder of .txt files, an http(s) URL, gutenberg:<id>, "
@@ -353,6 +357,16 @@ COMMANDS = {"prepare": _cmd_prepare, "summary": _cmd_summary, "train": _cmd_trai
             "classify": _cmd_classify, "forecast": _cmd_forecast, "corpora": _cmd_corpora}
 
 
+def _set_threads(threads: int) -> None:
+    import torch
+
+    if threads < 1:
+        raise LstmlabError(f"--threads must be at least 1, got {threads}")
+    # OpenMP threads wait for each other at every parallel region; when another program
+    # holds a core, the thread sharing it is descheduled and the rest wait (BENCHMARKS.md).
+    torch.set_num_threads(threads)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     # Training logs are read live, often through a pipe or a file: flush each line.
     if hasattr(sys.stdout, "reconfigure"):
@@ -362,6 +376,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return int(exc.code or 0)
     try:
+        if args.threads is not None:
+            _set_threads(args.threads)
+            args.threads = None  # a process setting, not one of the command's (_settings passes on what is set)
         COMMANDS[args.command](args)
     except LstmlabError as exc:
         print(f"lstmlab {args.command}: error: {exc}", file=sys.stderr)

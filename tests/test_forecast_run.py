@@ -212,3 +212,4 @@ def test_a_damaged_run_says_what_to_restore(tmp_path, airline_run):
     (copy / "scaler.json").write_text("{")
     with pytest.raises(forecast.LstmlabError, match="scaler.json is missing or damaged"):
         forecast.load(copy)
+

@@ -118,3 +118,17 @@ def test_ctrl_c_leaves_a_loadable_resumable_checkpoint(shakespeare_slice, tmp_pa
                            "--no-progress"], capture_output=True, text=True)
     assert code.returncode == 0, code.stderr
     assert f"resuming {run} at step {state['step']}" in code.stdout
+
+
+def test_threads_flag_sets_torch_threads_and_is_not_passed_on_as_a_setting(cli):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        code, out, err = cli("--threads", "1", "summary", "--vocab-size", "65", "--hidden", "32")
+        assert code == 0, err  # `threads` did not reach summary's settings
+        assert torch.get_num_threads() == 1
+        code, _, err = cli("--threads", "0", "corpora")
+        assert code == 2 and "--threads must be at least 1" in err
+    finally:
+        torch.set_num_threads(before)
