@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from . import checkpoint, corpus
-from .config import BUDGET_FIELDS, DataConfig, ModelConfig, RunConfig, TrainConfig
+from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, check_resume_settings
 from .data import PreparedCorpus, is_prepared, prepare as prepare_corpus
 from .errors import LstmlabError
 from .inspection import Inspection
@@ -129,12 +129,7 @@ def train(
 
 
 def _resume(run_dir: Path, log, show_progress, settings: dict[str, Any]) -> "LanguageModel":
-    extra = set(settings) - set(BUDGET_FIELDS)
-    if extra:
-        raise LstmlabError(
-            f"--resume continues a run with its saved settings; only the budget (--steps, --epochs, --minutes) "
-            f"can be given, not {', '.join(sorted(extra))}. Start a new run with --out to change them"
-        )
+    check_resume_settings(settings)
     config = RunConfig.load(run_dir / "config.json")
     prepared = PreparedCorpus.open(Path(config.data_dir))
     model = RecurrentLM(config.model)

@@ -42,13 +42,14 @@ from . import checkpoint
 from .api import _budget_text, _version  # the language model's own wording, shared
 from .baseline import BaselineResult, tfidf_logistic_regression
 from .classifier import SequenceClassifier, collate, coverage_text, init_embedding, read_vectors
-from .config import BUDGET_FIELDS, ClassifierConfig, ClassifyRunConfig, LabelledDataConfig, TrainConfig, task_train_config
+from .config import (ClassifierConfig, ClassifyRunConfig, LabelledDataConfig, TrainConfig, check_resume_settings,
+                     task_train_config)
 from .errors import LstmlabError
 from .labelled import Labelled, Split, balance_table, check_classes, clean_text, length_stats, read_labelled, split_data, suggest_length
 from .metrics import Report, plot_confusion
 from .plots import plot_losses
 from .tokenizers import PAD, TOKENIZERS, UNK, Tokenizer, load_tokenizer
-from .trainer import Trainer, TrainingInterrupted, read_metrics
+from .trainer import Trainer, read_metrics
 
 PathLike = Union[str, Path]
 TOKENIZER_FILE = "tokenizer.json"
@@ -136,6 +137,7 @@ class ClassificationTask:
     """What the Trainer needs: bucketed batches, the cross-entropy, validation scores."""
 
     unit = "token"  # the Trainer reports tokens/s
+    resume_command = "lstmlab classify train"
 
     def __init__(self, train: Encoded, val: Encoded, config: TrainConfig, classes: Sequence[str], monitor: str = "loss"):
         self.train, self.val, self.config, self.classes = train, val, config, list(classes)
@@ -304,11 +306,7 @@ def train(
 
 
 def _resume(run_dir: Path, log, show_progress, baseline: bool, settings: dict[str, Any]) -> "Classifier":
-    extra = set(settings) - set(BUDGET_FIELDS)
-    if extra:
-        raise LstmlabError(
-            f"--resume continues a run with its saved settings; only the budget (--steps, --epochs, --minutes) "
-            f"can be given, not {', '.join(sorted(extra))}. Start a new run with --out to change them")
+    check_resume_settings(settings)
     config = ClassifyRunConfig.load(run_dir / "config.json")
     tokenizer = load_tokenizer(run_dir / TOKENIZER_FILE)
     split, classes = prepare_split(config.data)
@@ -329,9 +327,6 @@ def _fit_and_report(trainer: Trainer, config: ClassifyRunConfig, split: Split, c
                     run_dir: Path, baseline: bool, log) -> "Classifier":
     try:
         progress = trainer.fit()
-    except TrainingInterrupted:
-        raise TrainingInterrupted(f"interrupted at step {trainer.progress.step}; saved {run_dir / checkpoint.LAST}; "
-                                  f"continue with: lstmlab classify train --resume {run_dir}") from None
     finally:
         metrics = read_metrics(run_dir)
         if metrics:

@@ -187,6 +187,15 @@ class TrainConfig:
         _require(self.max_steps is None or self.max_steps >= 1, f"--steps must be at least 1, got {self.max_steps}")
 
 
+def check_resume_settings(settings: dict[str, Any]) -> None:
+    """--resume keeps a run's saved settings; only its budget may be extended."""
+    extra = set(settings) - set(BUDGET_FIELDS)
+    if extra:
+        raise LstmlabError(
+            f"--resume continues a run with its saved settings; only the budget (--steps, --epochs, --minutes) "
+            f"can be given, not {', '.join(sorted(extra))}. Start a new run with --out to change them")
+
+
 def task_train_config(defaults: dict[str, Any], overrides: dict[str, Any], steps_per_epoch: int) -> "TrainConfig":
     """A task's TrainConfig: its own defaults (classification, forecasting), then the user's
     settings. A budget the user gives replaces the default budgets it does not name (--minutes 2

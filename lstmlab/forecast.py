@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from . import checkpoint
 from .api import _budget_text, _version
-from .config import BUDGET_FIELDS, TrainConfig, task_train_config
+from .config import TrainConfig, check_resume_settings, task_train_config
 from .errors import LstmlabError
 # Re-exported: forecast.load, forecast.ForecastRun and the file names are the public API.
 from .forecast_run import (BACKTEST_PNG, REPORT_FILE, SCALER_FILE, SERIES_FILE, TRAINING_PNG,  # noqa: F401
@@ -39,7 +39,7 @@ from .forecast_run import (BACKTEST_PNG, REPORT_FILE, SCALER_FILE, SERIES_FILE, 
 from .forecaster import Forecaster, ForecasterConfig
 from .plots import plot_losses
 from .series import LoadedSeries, SeriesDataConfig, load_series, prepare_series
-from .trainer import Trainer, TrainingInterrupted, read_metrics
+from .trainer import Trainer, read_metrics
 
 PathLike = Union[str, Path]
 # Training defaults for forecasters, where they differ from the language model's:
@@ -58,6 +58,7 @@ class ForecastTask:
     """Shuffled batches of training windows; the validation windows' loss and error."""
 
     unit = "window"  # the Trainer reports windows/s
+    resume_command = "lstmlab forecast train"
 
     def __init__(self, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], config: TrainConfig):
         self.x, self.y = (torch.from_numpy(a) for a in train)  # (N, L, F), (N, H)
@@ -189,11 +190,7 @@ def train(
 
 
 def _resume(run_dir: Path, log, show_progress, settings: dict[str, Any]) -> "ForecastRun":
-    extra = set(settings) - set(BUDGET_FIELDS)
-    if extra:
-        raise LstmlabError(
-            f"--resume continues a run with its saved settings; only the budget (--steps, --epochs, --minutes) "
-            f"can be given, not {', '.join(sorted(extra))}. Start a new run with --out to change them")
+    check_resume_settings(settings)
     run = _open(run_dir)
     task = ForecastTask(run.prepared.windows("train"), run.prepared.windows("val"), run.config.train)
     model = Forecaster(run.config.model)
@@ -207,9 +204,6 @@ def _resume(run_dir: Path, log, show_progress, settings: dict[str, Any]) -> "For
 def _fit_and_report(trainer: Trainer, run_dir: Path, log) -> "ForecastRun":
     try:
         progress = trainer.fit()
-    except TrainingInterrupted:
-        raise TrainingInterrupted(f"interrupted at step {trainer.progress.step}; saved {run_dir / checkpoint.LAST}; "
-                                  f"continue with: lstmlab forecast train --resume {run_dir}") from None
     finally:
         metrics = read_metrics(run_dir)
         if metrics:

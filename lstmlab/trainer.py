@@ -2,6 +2,7 @@
 
 The loop knows nothing of characters or cells. A task supplies:
     steps_per_epoch, chars_per_step
+    (optional: unit, monitor, describe(metrics), resume_command)
     batch(epoch, index)                     -> a batch (deterministic, so resume can jump to it)
     training_loss(model, batch, carry)      -> (scalar loss, carry for the next batch)
     evaluate(model)                         -> {"val_loss": ..., ...}
@@ -203,7 +204,7 @@ class Trainer:
                 self._save_last()
                 raise TrainingInterrupted(
                     f"interrupted at step {p.step}; saved {self.run_dir / checkpoint.LAST}; "
-                    f"continue with: lstmlab train --resume {self.run_dir}"
+                    f"continue with: {self._resume_command} --resume {self.run_dir}"
                 )
             if p.last_eval_step != p.step:
                 self._evaluate_and_save(loss_sum / loss_count if loss_count else None,
@@ -300,6 +301,11 @@ class Trainer:
         else:
             score = f"val {val:.4f} nats ({metrics.get('val_bpc', float('nan')):.3f} bits/char)"
         self.log(f"step {p.step:>6} | {train_part}{score}{extra} | {p.elapsed_s:,.0f}s{best}")
+
+    @property
+    def _resume_command(self) -> str:
+        """The command that continues this task's runs (a task may name its own)."""
+        return getattr(self.task, "resume_command", "lstmlab train")
 
     @property
     def _unit(self) -> str:

@@ -213,3 +213,22 @@ def test_a_damaged_run_says_what_to_restore(tmp_path, airline_run):
     with pytest.raises(forecast.LstmlabError, match="scaler.json is missing or damaged"):
         forecast.load(copy)
 
+
+
+def test_ctrl_c_saves_and_names_the_forecast_resume_command(tmp_path):
+    import os
+    import signal
+
+    from lstmlab.trainer import TrainingInterrupted
+
+    def press_ctrl_c_once(line: str, sent=[]) -> None:
+        if line.startswith("step") and not sent:  # the first validation, inside the training loop
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    run = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted, match=f"continue with: lstmlab forecast train --resume {run}"):
+        forecast.train(str(shared_file(AIRLINE)), run, show_progress=False, log=press_ctrl_c_once,
+                       **dict(SMALL, epochs=50))
+    assert (run / LAST).is_file()
+    forecast.train(out=run, resume=True, epochs=1, show_progress=False, log=lambda s: None)
