@@ -7,6 +7,7 @@ so the defaults live in one place: the config dataclasses and classify.TRAIN_DEF
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from dataclasses import fields
@@ -20,11 +21,12 @@ DATA_HELP = ("labelled data: a CSV/TSV file (--text-column, --label-column), a f
              ".txt files per label (pos/, neg/), or a .tar.gz of such folders, read without unpacking")
 
 
-def _default(config: type, name: str) -> Any:
-    from . import classify
-
-    if config is TrainConfig and name in classify.TRAIN_DEFAULTS:
-        return classify.TRAIN_DEFAULTS[name]
+def _default(config: type, name: str, task: str = "classify") -> Any:
+    """A setting's default for the help text: the task's own training defaults
+    (lstmlab.classify / lstmlab.forecast TRAIN_DEFAULTS) first, then the dataclass's."""
+    defaults = importlib.import_module(f".{task}", __package__).TRAIN_DEFAULTS  # imported late: torch loads
+    if config is TrainConfig and name in defaults:
+        return defaults[name]
     return next(f.default for f in fields(config) if f.name == name)
 
 

@@ -7,25 +7,16 @@ so the defaults live in one place: the config dataclasses and forecast.TRAIN_DEF
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
-from .classify_cli import _items, _settings, _sizes, _training_flags
-from .config import CELLS, TrainConfig
+from .classify_cli import _default, _items, _settings, _sizes, _training_flags
+from .config import CELLS
 from .errors import LstmlabError
 
 SERIES_HELP = ("a CSV file with a header row: a date column (parsed, sorted; the frequency is inferred) "
                "and numeric columns")
-
-
-def _default(config: type, name: str) -> Any:
-    from . import forecast
-
-    if config is TrainConfig and name in forecast.TRAIN_DEFAULTS:
-        return forecast.TRAIN_DEFAULTS[name]
-    return next(f.default for f in fields(config) if f.name == name)
 
 
 def add_parser(sub, parser_class) -> None:
@@ -86,7 +77,7 @@ def add_parser(sub, parser_class) -> None:
     b.add_argument("--season", type=int, metavar="N",
                    help="seasonal naive's period and MASE's lag (default: from the frequency, e.g. 12 for months)")
     b.add_argument("--stride", type=int, metavar="N", help="points between backtest origins (default 1)")
-    _training_flags(p, _default, monitor=False, batch="windows per batch")
+    _training_flags(p, functools.partial(_default, task="forecast"), monitor=False, batch="windows per batch")
 
     p = inner.add_parser("backtest", help="re-run a trained forecaster's walk-forward backtest",
                          description="Print the walk-forward backtest of a trained run over its test part, with the "
