@@ -302,6 +302,9 @@ def _numbers(raw: pd.Series, column: str, source: str, where) -> pd.Series:
     bad = (raw.notna() & ~np.isfinite(values.fillna(0.0))) | (raw.notna() & values.isna())
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
+        if raw.notna().all() and _parse_dates(raw).notna().all():  # a date column named as --target or --features
+            raise LstmlabError(f"{source}: column {column!r} holds dates ({raw.iloc[i]!r} at {where(i)}), not numbers; "
+                               "choose numeric columns for --target and --features (the dates are found by themselves)")
         raise LstmlabError(f"{source}: column {column!r} holds {raw.iloc[i]!r} at {where(i)}, which is not a number "
                            f"({int(bad.sum())} such cell(s)); fix them, or empty them so that --missing handles them")
     return values.reset_index(drop=True)

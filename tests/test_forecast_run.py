@@ -175,6 +175,7 @@ def test_features_and_a_pandas_series_work(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--target", "Nope"], "is not a column of"),
+    (["--target", "Month"], "column 'Month' holds dates ('1949-01' at line 2), not numbers"),
     (["--horizon", "0"], "--horizon must be at least 1"),
     (["--lookback", "200"], "too few"),
     (["--cell", "lstm", "--output", "sideways"], "invalid choice"),
