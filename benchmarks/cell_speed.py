@@ -20,10 +20,11 @@ from pathlib import Path
 import torch
 
 from common import machine_info, markdown_table, set_threads, write_json
-from lstmlab.cells import _RecurrentProduct
-from lstmlab.config import CELLS, DataConfig, ModelConfig
-from lstmlab.data import prepare
-from lstmlab.model import RecurrentLM
+from lstmlab.cells import RecurrentProduct
+from lstmlab.config import CELLS
+from lstmlab.lm.config import DataConfig, ModelConfig
+from lstmlab.lm.prepare import prepare
+from lstmlab.lm.model import RecurrentLM
 from throughput import TEXT, measure
 
 HIDDEN = (512,)
@@ -32,7 +33,7 @@ HIDDEN = (512,)
 def recurrent_product_ms(batch: int = 32, hidden: int = 512, reps: int = 500) -> dict[str, float]:
     """One step's h U^T in float32: plain matmul against the packed oneDNN path the stepped cells use."""
     weight, h = torch.randn(4 * hidden, hidden), torch.randn(batch, hidden)
-    packed = _RecurrentProduct(weight, torch.float32, batch)
+    packed = RecurrentProduct(weight, torch.float32, batch)
     times = {}
     for name, product in (("matmul", lambda: h @ weight.T), ("packed", lambda: packed(h))):
         for _ in range(20):

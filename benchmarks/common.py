@@ -29,7 +29,7 @@ VALIDATION_SPLIT = 0.1
 def clean_corpus(path: str) -> str:
     """Crime and Punishment as the seed reads it, made by lstmlab's own cleaner
     so that both sides of a comparison see exactly the same characters."""
-    from lstmlab.corpus import clean_text, load_text
+    from lstmlab.lm.corpus import clean_text, load_text
 
     return clean_text(load_text(path), strip_gutenberg_boilerplate=True, lowercase=True, collapse_whitespace=True)
 

@@ -79,8 +79,8 @@ def time_lstmlab(hidden: tuple[int, ...], n: int, warmup: int, temperature: floa
     """chars/s of RecurrentLM.generate(), ids turned back into characters, prompt read included."""
     import torch
 
-    from lstmlab.config import ModelConfig
-    from lstmlab.model import RecurrentLM
+    from lstmlab.lm.config import ModelConfig
+    from lstmlab.lm.model import RecurrentLM
 
     torch.manual_seed(seed)
     model = RecurrentLM(ModelConfig(vocab_size=LSTMLAB_VOCAB, cell="lstm", hidden_sizes=hidden, embed_dim=64)).eval()

@@ -100,16 +100,16 @@ def main() -> None:
     lstmlab_wall = run(cmd, commands)
 
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    meta = json.loads((Path(config["data_dir"]) / "meta.json").read_text(encoding="utf-8"))
+    meta = json.loads((run_dir / config["data_dir"] / "meta.json").read_text(encoding="utf-8"))  # data_dir: relative to the run
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    train_cfg = config["train"]
-    per_step = train_cfg["batch_size"] * (train_cfg["seq_len"] if train_cfg["objective"] == "tbptt" else train_cfg["window"])
+    train_cfg, objective = config["train"], config["objective"]
+    per_step = train_cfg["batch_size"] * (objective["seq_len"] if objective["objective"] == "tbptt" else objective["window"])
     for r in metrics:
         # chars_per_s is the running training throughput (eval excluded), so this is pure training time.
         r["train_only_s"] = round(r["step"] * per_step / r["chars_per_s"], 2) if r.get("chars_per_s") else 0.0
 
-    from lstmlab.config import ModelConfig
-    from lstmlab.model import RecurrentLM
+    from lstmlab.lm.config import ModelConfig
+    from lstmlab.lm.model import RecurrentLM
 
     model_cfg = ModelConfig(**config["model"])
     model_shape = f"{model_cfg.cell} {'x'.join(map(str, model_cfg.hidden_sizes))}"

@@ -28,7 +28,8 @@ from common import REPO, machine_info, markdown_table, write_json  # noqa: E402
 # name: (what, code building `step()`, steps timed)
 MODELS = {
     "forecaster": ("Forecaster, LSTM 64, 32 windows of 60", """
-from lstmlab.forecaster import Forecaster, ForecasterConfig
+from lstmlab.forecast.config import ForecasterConfig
+from lstmlab.forecast.model import Forecaster
 m = Forecaster(ForecasterConfig(input_size=1, horizon=12, hidden_sizes=(64,), output="direct"))
 x, y = torch.randn(32, 60, 1), torch.randn(32, 12)
 def step(): m.loss(x, y).backward()

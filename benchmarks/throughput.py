@@ -20,10 +20,11 @@ from pathlib import Path
 import torch
 
 from common import REPO, machine_info, markdown_table, set_threads, write_json
-from lstmlab.config import DataConfig, ModelConfig, TrainConfig
-from lstmlab.data import prepare
-from lstmlab.lm import LanguageModelTask
-from lstmlab.model import RecurrentLM
+from lstmlab.config import TrainConfig
+from lstmlab.lm.config import DataConfig, ModelConfig, ObjectiveConfig
+from lstmlab.lm.prepare import prepare
+from lstmlab.lm.task import LanguageModelTask
+from lstmlab.lm.model import RecurrentLM
 from lstmlab.trainer import Trainer
 
 TEXT = REPO.parent / "shared" / "data" / "text" / "tiny_shakespeare.txt"
@@ -55,10 +56,10 @@ def flops_per_char(cell: str, embed: int, hidden: tuple[int, ...], vocab: int) -
 
 def measure(prepared, cell: str, hidden: tuple[int, ...], batch: int, seq_len: int, steps: int, run_dir: Path,
             precision: str = "auto") -> dict:
-    cfg = TrainConfig(batch_size=batch, seq_len=seq_len, max_steps=steps + 2, minutes=None, precision=precision)
+    cfg = TrainConfig(batch_size=batch, max_steps=steps + 2, minutes=None, precision=precision)
     torch.manual_seed(0)
     model = RecurrentLM(ModelConfig(vocab_size=len(prepared.vocab), cell=cell, hidden_sizes=hidden))
-    task = LanguageModelTask(prepared, cfg)
+    task = LanguageModelTask(prepared, ObjectiveConfig(seq_len=seq_len), cfg)
     trainer = Trainer(model, task, cfg, run_dir, show_progress=False)
     for index in range(2):  # warm-up: first calls allocate and pick kernels
         trainer.train_step(0, index)

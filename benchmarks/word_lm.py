@@ -145,8 +145,8 @@ def main() -> None:
     import torch
 
     import lstmlab
-    from lstmlab.data import eval_streams
-    from lstmlab.lm import score_batches
+    from lstmlab.lm.data import eval_streams
+    from lstmlab.lm.task import score_batches
     from lstmlab.trainer import read_metrics
 
     work = Path(args.work)
@@ -199,7 +199,7 @@ def main() -> None:
         "words_per_s": metrics[-1].get("words_per_s"), "parameters": sum(p.numel() for p in lm.model.parameters()),
         "model": {"cell": cfg.model.cell, "hidden_sizes": list(cfg.model.hidden_sizes), "embed_dim": cfg.model.embed_dim,
                   "dropout": cfg.model.dropout, "tie_embeddings": cfg.model.tie_embeddings},
-        "train": {"seq_len": cfg.train.seq_len, "batch_size": cfg.train.batch_size, "lr": cfg.train.lr,
+        "train": {"seq_len": cfg.objective.seq_len, "batch_size": cfg.train.batch_size, "lr": cfg.train.lr,
                   "eval_every": cfg.train.eval_every, "precision": cfg.train.precision},
         "sample": sample, "torch_threads": torch.get_num_threads(),
         # The trainer's validations: when its (slightly pessimistic) 64-stream perplexity first beat the better trigram.

@@ -230,7 +230,7 @@ def _packed_linear_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
 
 
-class _RecurrentProduct:
+class RecurrentProduct:
     """h U^T (forward) and d U (backward) for every step of one sequence.
 
     At a batch of 32 these are thin products that BLAS runs far below its peak.
@@ -271,7 +271,7 @@ class _Recurrence(torch.autograd.Function):
     def forward(ctx, layer, x_proj, weight_hh, h0, c0, *pointwise_params):
         state_dtype = weight_hh.dtype
         dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else state_dtype
-        recurrent = _RecurrentProduct(weight_hh, dtype, h0.shape[0])
+        recurrent = RecurrentProduct(weight_hh, dtype, h0.shape[0])
         h, c = h0, c0
         h_prev, c_prev, saved, outputs = [], [], [], []
         for x_t in x_proj.to(state_dtype).unbind(1):
@@ -292,7 +292,7 @@ class _Recurrence(torch.autograd.Function):
     def backward(ctx, d_out, d_h, d_c):
         weight_hh, h_prev = ctx.saved_tensors
         layer, dtype, state_dtype = ctx.layer, ctx.dtype, weight_hh.dtype
-        back_through_weight = _RecurrentProduct(weight_hh, dtype, h_prev.shape[0], backward=True)
+        back_through_weight = RecurrentProduct(weight_hh, dtype, h_prev.shape[0], backward=True)
         steps = len(ctx.saved_steps)
         d_r = torch.empty(h_prev.shape[0], steps, weight_hh.shape[0], dtype=state_dtype)
         # The input part and the recurrent product usually just add, so their

@@ -89,6 +89,9 @@ def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def load_model_tensors(model: nn.Module, tensors: dict[str, torch.Tensor], where: Path) -> None:
+    # A model that renamed its parts declares old -> new name prefixes, so older runs still load.
+    for old, new in getattr(model, "renamed_tensors", {}).items():
+        tensors = {(new + k[len(old):] if k.startswith(old) else k): v for k, v in tensors.items()}
     try:
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except RuntimeError as exc:

@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # no display needed: we only write files
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_losses(metrics: list[dict], out: Path, unit: str = "char") -> None:
+def plot_losses(metrics: list[dict], out: Path, ylabel: str = "loss (nats)") -> None:
     """Training and validation loss by step, plus validation accuracy on a
     second axis when the metrics have it (classifiers). Written atomically."""
     train = [(m["step"], m["train_loss"]) for m in metrics if m.get("train_loss") is not None]
@@ -25,7 +25,7 @@ def plot_losses(metrics: list[dict], out: Path, unit: str = "char") -> None:
     if val:
         ax.plot(*zip(*val), marker="o", markersize=3, label="validation loss")
     ax.set_xlabel("step")
-    ax.set_ylabel(f"loss (nats/{unit})" if unit else "cross-entropy (nats)")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     if acc:
         twin = ax.twinx()

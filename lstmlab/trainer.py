@@ -1,14 +1,10 @@
 """One training loop for every task.
 
-The loop knows nothing of characters or cells. A task supplies:
-    steps_per_epoch, chars_per_step
-    (optional: unit, monitor, describe(metrics), resume_command)
-    batch(epoch, index)                     -> a batch (deterministic, so resume can jump to it)
-    training_loss(model, batch, carry)      -> (scalar loss, carry for the next batch)
-    evaluate(model)                         -> {"val_loss": ..., ...}
-
-The trainer owns optimisation, the learning-rate schedule, clipping, the
-budget, early stopping, checkpoints, Ctrl-C, NaN detection and the logs.
+The loop knows nothing of characters, labels, series or cells: a task (the
+Task protocol below) supplies batches, the loss, validation scores and the
+words for them. The trainer owns optimisation, the learning-rate schedule,
+clipping, the budget, early stopping, checkpoints, Ctrl-C, NaN detection and
+the logs. runs.py drives it through a run folder's life (start, resume, fit).
 """
 
 from __future__ import annotations
@@ -20,19 +16,42 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 import torch
 from tqdm import tqdm
 
 from . import checkpoint
-from .config import TrainConfig
+from .config import BUDGET_FIELDS, TrainConfig
 from .errors import LstmlabError
 
 METRICS = "metrics.jsonl"
 # After this many steps the time per step is known well enough to plan how
 # many steps a --minutes budget allows (the cosine schedule needs an end).
 PLAN_AFTER_STEPS = 20
+
+
+class Task(Protocol):
+    """What the Trainer needs from a task (language modelling, classification, forecasting)."""
+
+    unit: str  # what a step's items are counted in, singular: "char", "word", "token", "window"
+    units_per_step: int  # items in one batch (for the items/s figure)
+    steps_per_epoch: int
+    monitor: str  # the metric that picks the best checkpoint and stops early (lower is better)
+    resume_command: str  # the command that continues a run of this task, e.g. "lstmlab train"
+    loss_label: str  # the loss's axis label in the run's plot, e.g. "loss (nats/char)"
+
+    def batch(self, epoch: int, index: int) -> Any:
+        """Batch `index` of `epoch`, the same every time it is asked for (so a resume can jump to it)."""
+
+    def training_loss(self, model: torch.nn.Module, batch: Any, carry: Any) -> tuple[torch.Tensor, Any]:
+        """(scalar loss, carry for the next batch: a recurrent state, or None)."""
+
+    def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
+        """Validation scores, "val_loss" among them."""
+
+    def describe(self, metrics: dict[str, float]) -> str:
+        """Validation scores in words for the log, e.g. "val 1.4760 nats (2.130 bits/char)"."""
 
 
 class TrainingInterrupted(Exception):
@@ -97,7 +116,7 @@ def autocast_dtype(precision: str) -> Optional[torch.dtype]:
 
 
 class Trainer:
-    def __init__(self, model: torch.nn.Module, task, config: TrainConfig, run_dir: Path,
+    def __init__(self, model: torch.nn.Module, task: Task, config: TrainConfig, run_dir: Path,
                  log: Callable[[str], None] = tqdm.write, show_progress: Optional[bool] = None):
         self.model, self.task, self.cfg, self.run_dir = model, task, config, Path(run_dir)
         self.log, self.show_progress = log, show_progress
@@ -126,7 +145,7 @@ class Trainer:
         if minutes:
             changes["minutes"] = p.elapsed_s / 60 + minutes
         if changes:
-            unset = {k: None for k in ("max_steps", "epochs", "minutes") if k not in changes}
+            unset = {k: None for k in BUDGET_FIELDS if k not in changes}
             self.cfg = dataclasses.replace(self.cfg, **unset, **changes)
             p.planned_steps = None  # re-plan the time budget
             p.evals_without_improvement = 0
@@ -167,7 +186,7 @@ class Trainer:
             eval_seconds = 0.0
             if p.step == 0 and p.last_eval_step < 0:
                 t = time.monotonic()
-                self._evaluate_and_save(train_loss=None, chars_per_s=0.0, start=start)
+                self._evaluate_and_save(train_loss=None, units_per_s=0.0, start=start)
                 eval_seconds = time.monotonic() - t
             loss_sum, loss_count, train_seconds, steps_timed = 0.0, 0, 0.0, 0
             while True:
@@ -189,12 +208,12 @@ class Trainer:
                     self._plan(train_seconds / steps_timed, eval_seconds)
                     bar.total = self._step_limit()
                     bar.refresh()
-                chars_per_s = steps_timed * self.task.chars_per_step / max(train_seconds, 1e-9)
+                units_per_s = steps_timed * self.task.units_per_step / max(train_seconds, 1e-9)
                 bar.update(1)
-                bar.set_postfix({"loss": f"{loss:.3f}", f"{self._unit}s_s": f"{chars_per_s:,.0f}"}, refresh=False)
+                bar.set_postfix({"loss": f"{loss:.3f}", f"{self.task.unit}s_s": f"{units_per_s:,.0f}"}, refresh=False)
                 if p.step % cfg.eval_every == 0:
                     t = time.monotonic()
-                    self._evaluate_and_save(loss_sum / loss_count, chars_per_s, start)
+                    self._evaluate_and_save(loss_sum / loss_count, units_per_s, start)
                     eval_seconds = time.monotonic() - t
                     loss_sum, loss_count = 0.0, 0
                     if cfg.minutes and steps_timed >= PLAN_AFTER_STEPS:
@@ -204,11 +223,11 @@ class Trainer:
                 self._save_last()
                 raise TrainingInterrupted(
                     f"interrupted at step {p.step}; saved {self.run_dir / checkpoint.LAST}; "
-                    f"continue with: {self._resume_command} --resume {self.run_dir}"
+                    f"continue with: {self.task.resume_command} --resume {self.run_dir}"
                 )
             if p.last_eval_step != p.step:
                 self._evaluate_and_save(loss_sum / loss_count if loss_count else None,
-                                        steps_timed * self.task.chars_per_step / max(train_seconds, 1e-9), start)
+                                        steps_timed * self.task.units_per_step / max(train_seconds, 1e-9), start)
             else:
                 self._save_last()  # records the stop reason
         finally:
@@ -261,12 +280,12 @@ class Trainer:
             return f"early stopping: no improvement in {cfg.patience} evaluations"
         return ""
 
-    def _evaluate_and_save(self, train_loss: Optional[float], chars_per_s: float, start: float) -> None:
+    def _evaluate_and_save(self, train_loss: Optional[float], units_per_s: float, start: float) -> None:
         p, cfg = self.progress, self.cfg
         metrics = self.task.evaluate(self.model)
         # The quantity that picks the best checkpoint and stops early (lower is better):
-        # val_loss, unless the task names another (a classifier may use val_error).
-        val = metrics[getattr(self.task, "monitor", "val_loss")]
+        # val_loss, or another the task names (a classifier may use val_error).
+        val = metrics[self.task.monitor]
         if not math.isfinite(val):
             self._fail_nonfinite(f"the validation loss became {val} at step {p.step}",
                                  learning_rate(cfg, p.step, self._step_limit(), p.lr_scale))
@@ -287,30 +306,14 @@ class Trainer:
             "train_loss": train_loss,
             **metrics,
             "lr": learning_rate(cfg, p.step, self._step_limit(), p.lr_scale),
-            f"{self._unit}s_per_s": round(chars_per_s, 1),  # chars_per_s, or words_per_s for word-level runs
+            f"{self.task.unit}s_per_s": round(units_per_s, 1),  # chars_per_s, words_per_s, tokens_per_s, ...
         }
         with open(self.run_dir / METRICS, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         train_part = f"train {train_loss:.4f} | " if train_loss is not None else ""
-        extra = f" | {chars_per_s:,.0f} {self._unit}s/s" if chars_per_s else ""
+        extra = f" | {units_per_s:,.0f} {self.task.unit}s/s" if units_per_s else ""
         best = " *" if p.best_step == p.step else ""
-        if hasattr(self.task, "describe"):  # a task that words its own scores (classification)
-            score = self.task.describe(metrics)
-        elif "val_ppl" in metrics:  # a word-level model: perplexity per word, not bits per character
-            score = f"val {val:.4f} nats/word (perplexity {metrics['val_ppl']:,.1f})"
-        else:
-            score = f"val {val:.4f} nats ({metrics.get('val_bpc', float('nan')):.3f} bits/char)"
-        self.log(f"step {p.step:>6} | {train_part}{score}{extra} | {p.elapsed_s:,.0f}s{best}")
-
-    @property
-    def _resume_command(self) -> str:
-        """The command that continues this task's runs (a task may name its own)."""
-        return getattr(self.task, "resume_command", "lstmlab train")
-
-    @property
-    def _unit(self) -> str:
-        """What a task's steps are counted in: "char" (the default) or "word"."""
-        return getattr(self.task, "unit", "char")
+        self.log(f"step {p.step:>6} | {train_part}{self.task.describe(metrics)}{extra} | {p.elapsed_s:,.0f}s{best}")
 
     def _on_sigint(self, signum, frame) -> None:
         if self._interrupted:  # a second Ctrl-C: stop right now (checkpoints stay whole)

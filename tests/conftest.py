@@ -8,15 +8,7 @@ import pytest
 
 from lstmlab.cli import main
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def shared_file(relative: str) -> Path:
-    path = SHARED_DATA / relative
-    if not path.is_file():
-        pytest.skip(f"shared data file {path} is absent (it lives beside the repo in ../shared, never inside it)")
-    return path
-
+from tests.helpers import shared_file
 
 @pytest.fixture(scope="session")
 def shakespeare_slice(tmp_path_factory) -> Path:
@@ -25,11 +17,6 @@ def shakespeare_slice(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("corpus") / "shakespeare_slice.txt"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-# Small enough that a run takes a second or two on 2 cores.
-TINY = ["--hidden", "48", "--embed-dim", "16", "--batch-size", "16", "--seq-len", "32", "--eval-every", "20",
-        "--no-progress"]
 
 
 class Cli:

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from lstmlab import reference
-from lstmlab.cells import GATE_NAMES, LSTM_KINDS, _RecurrentProduct, make_layer
-from lstmlab.config import CELLS, ModelConfig
-from lstmlab.model import RecurrentLM
+from lstmlab.cells import GATE_NAMES, LSTM_KINDS, RecurrentProduct, make_layer
+from lstmlab.config import CELLS
+from lstmlab.lm.config import ModelConfig
+from lstmlab.lm.model import RecurrentLM
 
 SIGMOID_GATES = {"forget", "input", "output", "reset", "update"}
 
@@ -152,7 +153,7 @@ def test_float32_fast_path_agrees_with_the_plain_loop(cell):
     torch.manual_seed(0)
     layer = make_layer(cell, 8, 16)
     x = torch.randn(4, 10, 8)
-    assert _RecurrentProduct(layer.weight_hh, torch.float32, 4).packed is not None or not torch.backends.mkldnn.is_available()
+    assert RecurrentProduct(layer.weight_hh, torch.float32, 4).packed is not None or not torch.backends.mkldnn.is_available()
     grads = []
     for run in (layer, layer.trace):
         layer.zero_grad()

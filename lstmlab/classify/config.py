@@ -1,0 +1,172 @@
+"""The classifier's settings: labelled data, the network, and its training defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from ..config import CELLS, TrainConfig, build_run_config, read_run_json, require, train_config_from_json
+
+POOLINGS = ("max", "mean", "mean+max", "last")
+TRUNCATE_SIDES = ("head", "tail")
+QUOTINGS = ("auto", "csv", "none")
+TOKENIZER_KINDS = ("word", "char")
+MONITORS = ("loss", "accuracy")
+
+
+def _column(value: Any) -> Optional[str]:
+    """A column is a name or a number (0 = the first, -1 = the last); kept as text in config.json."""
+    return None if value is None or value == "" else str(value)
+
+
+@dataclass(frozen=True)
+class LabelledDataConfig:
+    """Where labelled texts come from, how labels are mapped, how they are split and encoded."""
+
+    source: str = ""
+    # CSV/TSV files: a column name, or a number counting from 0 (negative: from the end).
+    text_column: Optional[str] = None
+    label_column: Optional[str] = None
+    # None: a header row when columns are given by name, none when by number.
+    header: Optional[bool] = None
+    # None: "," for .csv, a tab for anything else (.tsv, .txt).
+    delimiter: Optional[str] = None
+    # csv: fields may be "quoted" (the CSV rules); none: quotes are ordinary
+    # characters (files like imdb_labelled.txt). auto: csv for .csv, none otherwise.
+    quoting: str = "auto"
+    encoding: str = "utf-8"
+    # Label mapping, applied in this order: map_labels ("old=new"), positive_vs_rest, keep_labels.
+    map_labels: tuple[str, ...] = ()
+    positive_vs_rest: Optional[str] = None
+    keep_labels: tuple[str, ...] = ()
+    # Rows without a label are an error unless dropped.
+    drop_missing: bool = False
+    # Splits: given files (same format as the source), or stratified fractions
+    # drawn with split_seed; folds > 0 makes fold `fold` of a stratified k-fold the test set.
+    val_source: str = ""
+    test_source: str = ""
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    folds: int = 0
+    fold: int = 0
+    split_seed: int = 0
+    # Encoding texts into token ids (tokenizers.py).
+    tokenizer: str = "word"
+    lowercase: bool = True
+    max_vocab: int = 50_000
+    # Words seen only once in training become <unk>: their vectors would be learnt from one example.
+    min_freq: int = 2
+    # Longer texts are cut to this many tokens; None: the 95th percentile of the
+    # training texts' lengths (what was chosen is saved in the run's config.json).
+    max_length: Optional[int] = None
+    truncate: str = "head"
+
+    def __post_init__(self) -> None:
+        for name in ("text_column", "label_column"):
+            object.__setattr__(self, name, _column(getattr(self, name)))
+        for name in ("map_labels", "keep_labels"):
+            object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
+        require(self.quoting in QUOTINGS, f"unknown --quoting {self.quoting!r}; choose one of {', '.join(QUOTINGS)}")
+        require(self.tokenizer in TOKENIZER_KINDS, f"unknown --tokenizer {self.tokenizer!r}; choose word or char")
+        require(self.truncate in TRUNCATE_SIDES, f"unknown --truncate {self.truncate!r}; choose head or tail")
+        require(self.delimiter is None or len(self.delimiter) == 1,
+                 f"--delimiter must be one character (use $'\\t' for a tab), got {self.delimiter!r}")
+        for item in self.map_labels:
+            require("=" in item, f"--map-labels takes OLD=NEW pairs such as neutral=negative, got {item!r}")
+        fractions = (self.val_fraction, 0.0 if self.folds else self.test_fraction)
+        require(all(0.0 <= f < 1.0 for f in fractions) and sum(fractions) < 1.0,
+                 f"--val-fraction and --test-fraction must be in [0, 1) with room left for training, "
+                 f"got {self.val_fraction} and {self.test_fraction}")
+        require(self.folds == 0 or self.folds >= 2, f"--folds must be at least 2 (or 0 for none), got {self.folds}")
+        require(self.folds == 0 or 0 <= self.fold < self.folds,
+                 f"--fold must be between 0 and {self.folds - 1} for --folds {self.folds}, got {self.fold}")
+        require(not (self.folds and self.test_source), "give either --folds or --test FILE, not both")
+        require(self.max_vocab >= 3, f"--max-vocab must be at least 3, got {self.max_vocab}")
+        require(self.min_freq >= 1, f"--min-freq must be at least 1, got {self.min_freq}")
+        require(self.max_length is None or self.max_length >= 1, f"--max-length must be at least 1, got {self.max_length}")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Embedding -> recurrent layers (optionally both directions) -> pooling over time -> linear head."""
+
+    vocab_size: int
+    classes: tuple[str, ...]
+    cell: str = "lstm"
+    hidden_sizes: tuple[int, ...] = (128,)
+    embed_dim: int = 128
+    bidirectional: bool = True
+    # mean: every real step's output counts, so every word gets a gradient
+    # (learns faster on long reviews than max, which picks one step per unit).
+    pooling: str = "mean"
+    # On the embeddings, between layers and before the head.
+    dropout: float = 0.5
+    # In training, each token is read as <unk> with this probability, so the
+    # model cannot lean on a few words it has memorised (small data sets).
+    word_dropout: float = 0.2
+    # A word2vec/GloVe text file the embedding started from (recorded; the trained
+    # weights live in model.safetensors), and whether training left it unchanged.
+    embeddings: str = ""
+    freeze_embeddings: bool = False
+    # Run nn.LSTM/GRU/RNN on packed sequences (same results; far slower to train on CPU, see classifier.py).
+    packed: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        require(self.cell in CELLS, f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        require(self.pooling in POOLINGS, f"unknown --pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}")
+        require(self.vocab_size >= 3, f"the vocabulary has {self.vocab_size} symbol(s); the texts need at least one token")
+        require(len(self.classes) >= 2, f"a classifier needs at least 2 classes, got {list(self.classes)}")
+        require(len(set(self.classes)) == len(self.classes), f"class names repeat: {list(self.classes)}")
+        require(len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
+                 f"--hidden needs positive layer sizes such as 128 or 128,64, got {','.join(map(str, self.hidden_sizes)) or 'nothing'}")
+        require(self.embed_dim >= 1, f"--embed-dim must be at least 1, got {self.embed_dim}")
+        require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        require(0.0 <= self.word_dropout < 1.0, f"--word-dropout must be in [0, 1), got {self.word_dropout}")
+        require(not self.freeze_embeddings or self.embeddings,
+                 "--freeze-embeddings needs pretrained vectors: add --embeddings FILE (word2vec or GloVe text format)")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def features(self) -> int:
+        """Width of the pooled vector the head reads."""
+        return self.hidden_sizes[-1] * (2 if self.bidirectional else 1) * (2 if self.pooling == "mean+max" else 1)
+
+
+@dataclass(frozen=True)
+class ClassifyRunConfig:
+    """Everything needed to rebuild a classifier run: RUN/config.json."""
+
+    data: LabelledDataConfig
+    model: ClassifierConfig
+    train: TrainConfig
+    # Which quantity picks the best checkpoint and stops training early.
+    monitor: str = "loss"
+    kind: str = "classifier"
+    version: str = ""
+
+    def __post_init__(self) -> None:
+        require(self.monitor in MONITORS, f"unknown --monitor {self.monitor!r}; choose loss or accuracy")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def load(cls, path: Path) -> "ClassifyRunConfig":
+        raw = read_run_json(path, "lstmlab classify train", kind="classifier")
+        raw = {**raw, "train": train_config_from_json(raw.get("train", {}), f"{path}.train")}
+        parts = {"data": LabelledDataConfig, "model": ClassifierConfig, "train": TrainConfig}
+        return build_run_config(cls, raw, parts, str(path), monitor=str(raw.get("monitor", "loss")),
+                                version=str(raw.get("version", "")))
+
+
+# Training defaults for classifiers, where they differ from TrainConfig's:
+# evaluate once an epoch, stop after 4 epochs without improvement.
+TRAIN_DEFAULTS: dict[str, Any] = dict(lr=2e-3, batch_size=32, warmup_steps=0, epochs=20.0, minutes=10.0, patience=4)

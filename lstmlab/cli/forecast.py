@@ -1,0 +1,138 @@
+"""`lstmlab forecast ...`: train, backtest and predict, a thin shell over lstmlab.forecast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .. import forecast
+from ..checkpoint import save_text_atomic
+from ..config import CELLS
+from ..errors import LstmlabError
+from ..forecast.config import DISTRIBUTIONS, MISSING_POLICIES, OUTPUTS, TRAIN_DEFAULTS
+from ..forecast.windows import TRANSFORMS
+from .flags import add_progress_flag, add_run_flags, add_training_flags, given, items, layer_sizes, run_folder
+
+SERIES_HELP = ("a CSV file with a header row: a date column (parsed, sorted; the frequency is inferred) "
+               "and numeric columns")
+
+
+def add_parser(sub, parser_class) -> None:
+    """Add `forecast` and its sub-commands to the top-level sub-parsers."""
+    group = sub.add_parser("forecast", help="time-series forecasting: train, backtest, predict",
+                           description="Forecast a numeric series with a recurrent network, always scored beside "
+                                       "naive, seasonal naive and drift forecasts in a walk-forward backtest.")
+    inner = group.add_subparsers(dest="forecast_command", required=True, parser_class=parser_class, metavar="COMMAND")
+
+    p = inner.add_parser("train", help="train a forecaster and backtest it beside the naive baselines",
+                         description="Train a forecaster on the training part of SERIES (in time order: train | "
+                                     "validation | test), keep the best checkpoint by validation loss, and score the "
+                                     "test part with a walk-forward backtest (MAE, RMSE, MAPE, MASE) beside naive, "
+                                     "seasonal naive and drift. Writes RUN/config.json, series.csv, scaler.json, "
+                                     "model.safetensors, checkpoint.safetensors (resumable), metrics.jsonl, "
+                                     "training.png, report.json and backtest.png.")
+    p.add_argument("data", metavar="SERIES", nargs="?", help=SERIES_HELP)
+    add_run_flags(p)
+    add_progress_flag(p)
+    g = p.add_argument_group("the series")
+    g.add_argument("--target", metavar="COLUMN", help="the column to forecast (default: the only numeric column)")
+    g.add_argument("--date-column", metavar="COLUMN", help="the column of dates (default: the first that parses as dates)")
+    g.add_argument("--features", type=items, metavar="C1,C2,...", help="more columns the network reads beside the target")
+    g.add_argument("--frequency", metavar="ALIAS", help="a pandas frequency such as D, B, W, MS (default: inferred)")
+    g.add_argument("--missing", choices=MISSING_POLICIES,
+                   help="missing values and absent dates: fill (interpolate, the default), drop, or error; "
+                        "the count is reported")
+    g.add_argument("--transform", choices=(*TRANSFORMS, "auto"),
+                   help="model the log, the difference or the log-difference of the target (inverted on output); "
+                        "default auto: log-diff for a positive series that trends (prices, passengers), else none")
+    g.add_argument("--lookback", type=int, metavar="N",
+                   help="points the network reads before each forecast (default: 4 horizons or 2 seasons, "
+                        "whichever is longer, within what the training part allows)")
+    g.add_argument("--horizon", type=int, metavar="N",
+                   help="points forecast at once (default: one season, e.g. 12 for months, 7 for days, "
+                        "5 for business days; else 10)")
+    g.add_argument("--val-fraction", type=float, help="share of the series, before the test part, used for validation (default 0.1)")
+    g.add_argument("--test-fraction", type=float, help="share at the end kept for the backtest (default 0.1)")
+    m = p.add_argument_group("model")
+    m.add_argument("--cell", choices=CELLS, help="recurrent cell (default lstm)")
+    m.add_argument("--hidden", dest="hidden_sizes", type=layer_sizes, metavar="SIZES", help="units in each layer (default 64)")
+    m.add_argument("--dropout", type=float, help="between layers and before the head (default 0)")
+    m.add_argument("--output", choices=OUTPUTS,
+                   help="recursive: one step at a time, each forecast fed back in (default); direct: one vector "
+                        "for the whole horizon (faster for long horizons)")
+    m.add_argument("--distribution", choices=DISTRIBUTIONS,
+                   help="point: a forecast per step (default); gaussian: a mean and a spread per step, "
+                        "giving prediction intervals")
+    m.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None,
+                   help="forecast the change from the last value, so an untrained network starts at the naive "
+                        "forecast (default: yes)")
+    b = p.add_argument_group("backtest")
+    b.add_argument("--season", type=int, metavar="N",
+                   help="seasonal naive's period and MASE's lag (default: from the frequency, e.g. 12 for months)")
+    b.add_argument("--stride", type=int, metavar="N", help="points between backtest origins (default 1)")
+    add_training_flags(p, TRAIN_DEFAULTS, monitor=False, batch="windows per batch")
+
+    p = inner.add_parser("backtest", help="re-run a trained forecaster's walk-forward backtest",
+                         description="Print the walk-forward backtest of a trained run over its test part, with the "
+                                     "baselines in the same table, and draw RUN/backtest.png.")
+    p.add_argument("run", metavar="RUN", help="run folder made by lstmlab forecast train")
+    p.add_argument("--season", type=int, metavar="N", help="seasonal naive's period and MASE's lag (default: the run's)")
+    p.add_argument("--stride", type=int, metavar="N", help="points between origins (default: the run's)")
+    p.add_argument("--json", action="store_true", help="print the scores as one JSON object instead")
+
+    p = inner.add_parser("predict", help="forecast from the end of the series into a CSV (and a PNG)",
+                         description="Forecast --steps points from the end of the run's series. Writes a CSV with "
+                                     "columns date,forecast (plus lower,upper for a gaussian model) and a PNG "
+                                     "of history and forecast beside it.")
+    p.add_argument("run", metavar="RUN", help="run folder made by lstmlab forecast train")
+    p.add_argument("--steps", type=int, metavar="N", help="points to forecast (default: the run's horizon)")
+    p.add_argument("--out", required=True, metavar="FORECAST.csv", help="the CSV file to write")
+    p.add_argument("--png", metavar="PATH", help="the plot to write (default: --out with .png)")
+    p.add_argument("--interval", type=float, default=0.9, help="central share of a gaussian forecast's interval (default 0.9)")
+
+
+def run(args: argparse.Namespace) -> None:
+    command = args.forecast_command
+    if command == "train":
+        _train(args)
+    elif command == "backtest":
+        _backtest(args)
+    elif command == "predict":
+        _predict(args)
+
+
+def _train(args) -> None:
+    settings = given(args, {"command", "forecast_command", "data", "out", "resume", "show_progress"})
+    run_dir = run_folder(args, "SERIES", "a CSV file with --target COLUMN")
+    forecast.train(args.data, run_dir, resume=bool(args.resume), show_progress=args.show_progress, **settings)
+    print(f"forecast with: lstmlab forecast predict {run_dir} --out forecast.csv")
+
+
+def _backtest(args) -> None:
+    run = forecast.load(args.run)
+    result = run.backtest(stride=args.stride, season=args.season)
+    png = Path(args.run) / forecast.BACKTEST_PNG
+    run.plot_backtest(result, png)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "png": str(png)}))
+    else:
+        print(f"walk-forward backtest of {args.run} ({len(result.origins)} origins, horizon {run.config.data.horizon}; "
+              f"{result.notes_text()}):\n{result.table()}\nplot: {png}")
+
+
+def _predict(args) -> None:
+    out = Path(args.out)
+    if out.parent and not out.parent.is_dir():
+        raise LstmlabError(f"no such folder for --out: {out.parent}")
+    if out.is_dir():
+        raise LstmlabError(f"--out {out} is a folder; give a file name such as {out / 'forecast.csv'}")
+    png = Path(args.png) if args.png else out.with_suffix(".png")
+    if png.parent and not png.parent.is_dir():
+        raise LstmlabError(f"no such folder for --png: {png.parent}")
+    run = forecast.load(args.run)
+    frame = run.predict(args.steps, interval=args.interval)
+    save_text_atomic(out, frame.to_csv(index=False))
+    run.plot_predictions(frame, png, interval=args.interval)
+    print(frame.to_string(index=False, max_rows=20))
+    print(f"wrote {out} and {png}")

@@ -1,0 +1,117 @@
+"""The PNG beside the `lstmlab inspect` page: a heat map of the chosen units' gates over
+the text, under a strip of the model's surprise. Also the signal names and colour ranges
+that the page (page.py) shares with it."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import TYPE_CHECKING, Optional
+
+import numpy as np
+
+from .inspection import Inspection
+
+if TYPE_CHECKING:
+    from .page import View
+
+SIGMOID_SIGNALS = ("forget", "input", "output", "reset", "update")  # 0 ... 1
+TANH_SIGNALS = ("candidate", "hidden")  # -1 ... 1; "cell" is unbounded
+
+# Shown beside each signal's name; GRU calls its candidate n (PyTorch's name).
+SHORT_NAMES = {"forget": "f", "input": "i", "candidate": "g", "output": "o", "cell": "c", "hidden": "h",
+               "reset": "r", "update": "z"}
+
+
+def short_name(cell: str, signal: str) -> str:
+    return "n" if (cell == "gru" and signal == "candidate") else SHORT_NAMES.get(signal, signal)
+
+
+def signal_range(signal: str) -> str:
+    """How a signal's values map onto the colour scale: "sigmoid", "tanh" or "cell"."""
+    return "sigmoid" if signal in SIGMOID_SIGNALS else "tanh" if signal in TANH_SIGNALS else "cell"
+
+
+def display_char(ch: str) -> str:
+    """How a character is drawn: newline, space, tab and control characters as visible symbols."""
+    if ch == "\n":
+        return "↵"
+    if ch == " ":
+        return "␣"
+    if ch == "\t":
+        return "⇥"
+    if ord(ch) < 32:
+        return chr(0x2400 + ord(ch))
+    return ch
+
+
+def _normalised(values: np.ndarray, signal: str, scale: float) -> np.ndarray:
+    """Values mapped to -1 ... 1 the way the page colours them."""
+    kind = signal_range(signal)
+    if kind == "sigmoid":
+        return 2 * values - 1
+    if kind == "cell":
+        return values / scale if scale > 0 else values * 0
+    return values
+
+
+def cell_scale(values: np.ndarray) -> float:
+    """The colour scale of a unit's cell state: its largest |c| over the text (at least 1)."""
+    return float(max(1.0, np.abs(values).max())) if len(values) else 1.0
+
+
+def render_png(inspection: Inspection, view: View, title: Optional[str] = None) -> bytes:
+    """A heat map per chosen unit (rows: its gates, columns: the characters) under a
+    strip of the model's surprise. Colours as on the page (blue low, red high)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import colors
+
+    T = len(inspection)
+    names = list(inspection.gates[view.layer])
+    cmap = plt.get_cmap("RdBu_r")
+    n = len(view.units)
+    width = float(np.clip(2.2 + 0.11 * T, 8, 24))
+    heights = [1.1] + [0.24 * len(names) + 0.15] * n
+    fig, axes = plt.subplots(n + 1, 1, figsize=(width, sum(heights) + 1.0), dpi=100, sharex=True, layout="constrained",
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    axes = axes[:, 0]
+    x = np.arange(T)
+    surprise = inspection.surprise_bits
+    axes[0].bar(x, surprise, width=1.0, color="#7b3294", alpha=0.8)
+    axes[0].set_ylabel("surprise\n(bits)", fontsize=8)
+    axes[0].set_ylim(0, max(1.0, float(surprise.max()) * 1.1))
+    axes[0].tick_params(labelsize=7)
+    axes[0].grid(axis="y", alpha=0.3)
+    for ax, unit in zip(axes[1:], view.units):
+        rows = []
+        for name in names:
+            values = inspection.gates[view.layer][name][:, unit]
+            rows.append(_normalised(values, name, cell_scale(values)))
+        ax.imshow(cmap((np.array(rows) + 1) / 2), aspect="auto", interpolation="nearest",
+                  extent=(-0.5, T - 0.5, len(names) - 0.5, -0.5))
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels([short_name(inspection.cell, name) for name in names], fontsize=7, family="monospace")
+        ax.set_ylabel(f"unit {unit}", fontsize=8, rotation=0, ha="right", va="center")
+    last = axes[-1]
+    note = "colours: gates (f i o r z) 0 blue … 1 red;  g, n, h: −1 … +1;  c: ± its largest |c| in the text"
+    if T <= 160:
+        last.set_xticks(x)
+        last.set_xticklabels([display_char(ch) for ch in inspection.text], fontsize=7, family="monospace")
+        last.set_xlabel(note, fontsize=7, color="#555555")
+    else:
+        last.set_xlabel("character position;  " + note, fontsize=7, color="#555555")
+    last.set_xlim(-0.5, T - 0.5)
+    fig.suptitle(title or f"layer {view.layer}: gates of units {', '.join(map(str, view.units))} over the text",
+                 fontsize=10)
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=colors.Normalize(-1, 1), cmap=cmap), ax=list(axes),
+                       fraction=0.02, pad=0.01, ticks=[-1, 0, 1])
+    bar.ax.set_yticklabels(["low", "mid", "high"], fontsize=7)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # a glyph the font lacks draws as a box; that is fine here
+        warnings.simplefilter("ignore")
+        fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()

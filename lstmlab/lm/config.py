@@ -1,0 +1,189 @@
+"""The language model's settings: the text, the network, and what it is trained to predict.
+
+A run's config.json holds them as RunConfig: data, model, objective and the
+task-neutral train section (lstmlab/config.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from ..config import (CELLS, RETIRED_TRAIN_FIELDS, TrainConfig, build_run_config, read_run_json, require,
+                      train_config_from_json)
+from ..errors import LstmlabError
+
+OBJECTIVES = ("tbptt", "window")
+LEVELS = ("char", "word")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the text comes from and how it is cleaned before encoding."""
+
+    source: str = "builtin:shakespeare"
+    # char: one token per character (vocab.json). word: words and punctuation
+    # marks (tokenizers.WordTokenizer, saved as tokenizer.json). Runs saved
+    # before word models existed have no `level` and load as char.
+    level: str = "char"
+    encoding: str = "utf-8"
+    strip_gutenberg: bool = True
+    # None: the level's default, resolved here and saved as true/false:
+    # characters keep their case, words are lowercased ("The" and "the" share
+    # one entry of a vocabulary that is otherwise quickly exhausted).
+    lowercase: Optional[bool] = None
+    collapse_whitespace: bool = False
+    # Characters seen fewer times than this map to the unknown symbol (char level).
+    min_count: int = 1
+    # Word level: the vocabulary is built on the training part only and holds
+    # at most max_vocab symbols (<pad> and <unk> included; 0: no cap), each a
+    # token seen at least min_freq times; the rest read as <unk>.
+    max_vocab: int = 20_000
+    min_freq: int = 2
+    # The last fraction of the text is held out for validation (nanoGPT's
+    # shakespeare_char takes the last 10% too), so validation text is text the
+    # model has never seen, not a shuffled sample of overlapping windows.
+    val_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        require(self.level in LEVELS, f"unknown --level {self.level!r}; choose {' or '.join(LEVELS)}")
+        if self.lowercase is None:
+            object.__setattr__(self, "lowercase", self.level == "word")
+        require(self.min_count >= 1, f"--min-count must be at least 1, got {self.min_count}")
+        require(self.max_vocab == 0 or self.max_vocab >= 3,
+                 f"--max-vocab must be at least 3 (<pad>, <unk> and one word), or 0 for no cap; got {self.max_vocab}")
+        require(self.min_freq >= 1, f"--min-freq must be at least 1, got {self.min_freq}")
+        require(
+            0.0 < self.val_fraction < 1.0,
+            f"--val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction}; try 0.1",
+        )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Embedding -> stacked recurrent layers -> linear head."""
+
+    vocab_size: int
+    cell: str = "lstm"
+    hidden_sizes: tuple[int, ...] = (512,)
+    # 0 feeds one-hot vectors instead of a learned embedding, as seeds 001 and
+    # 004 do (and as imported one-hot Keras models need).
+    embed_dim: int = 64
+    # Applied between recurrent layers and before the head (not on recurrent
+    # connections, which would disturb the memory the cell is meant to keep).
+    dropout: float = 0.0
+    # Share the embedding matrix with the output layer; needs embed_dim equal to
+    # the last hidden size.
+    tie_embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        require(self.cell in CELLS, f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        require(self.vocab_size >= 2, f"the vocabulary has {self.vocab_size} symbol(s); the corpus needs at least 2 distinct characters")
+        require(
+            len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
+            f"--hidden needs positive layer sizes such as 512 or 256,128, got {','.join(map(str, self.hidden_sizes)) or 'nothing'}",
+        )
+        require(self.embed_dim >= 0, f"--embed-dim must be positive, or 0 for one-hot inputs; got {self.embed_dim}")
+        require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        require(
+            not (self.tie_embeddings and self.one_hot),
+            "--tie-embeddings needs a learned embedding; drop it or give --embed-dim a positive size",
+        )
+        require(
+            not self.tie_embeddings or self.embed_dim == self.hidden_sizes[-1],
+            f"--tie-embeddings needs --embed-dim equal to the last hidden size "
+            f"({self.embed_dim} vs {self.hidden_sizes[-1]}); pass --embed-dim {self.hidden_sizes[-1]}",
+        )
+
+    @property
+    def one_hot(self) -> bool:
+        return self.embed_dim == 0
+
+    @property
+    def input_size(self) -> int:
+        """Width of what the first recurrent layer reads."""
+        return self.vocab_size if self.one_hot else self.embed_dim
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """What the language model is trained to predict, on which slices of the text."""
+
+    # tbptt: every character is a target and the hidden state flows from one
+    # chunk to the next (char-rnn). window: the seeds' recipe, a fixed window
+    # read from a fresh state and only its next character is a target.
+    objective: str = "tbptt"
+    seq_len: int = 128
+    window: int = 50
+    step: int = 3
+    # Validation reads at most this many held-out characters (or words) so that
+    # evaluation stays cheap on a 1 GB corpus. 0 means all of them.
+    eval_chars: int = 200_000
+
+    def __post_init__(self) -> None:
+        require(self.objective in OBJECTIVES, f"unknown --objective {self.objective!r}; choose {' or '.join(OBJECTIVES)}")
+        for name in ("seq_len", "window", "step"):
+            value = getattr(self, name)
+            require(value >= 1, f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        require(self.eval_chars >= 0, f"--eval-chars must be >= 0, got {self.eval_chars}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to rebuild a run: written once as RUN/config.json."""
+
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    objective: ObjectiveConfig = ObjectiveConfig()
+    # The prepared corpus the run reads (RUN/data unless a prepared folder was given).
+    data_dir: str = ""
+    version: str = field(default="")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "config") -> "RunConfig":
+        raw = dict(raw)
+        train = raw.get("train", {})
+        if "objective" not in raw and isinstance(train, dict):
+            # Saved before the objective had its own section: its fields sit in "train".
+            raw["objective"] = {k: v for k, v in train.items() if k in RETIRED_TRAIN_FIELDS}
+        raw["train"] = train_config_from_json(train, f"{where}.train")
+        parts = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "objective": ObjectiveConfig}
+        return build_run_config(cls, raw, parts, where, data_dir=str(raw.get("data_dir", "")),
+                                version=str(raw.get("version", "")))
+
+    @classmethod
+    def load(cls, path: Path) -> "RunConfig":
+        return cls.from_dict(read_run_json(path, "lstmlab train"), where=str(path))
+
+
+# Model and training defaults for word level, where they differ from the
+# character defaults above; any of them given explicitly wins. Chosen with
+# benchmarks/word_lm.py on crime_and_punishment.txt (BENCHMARKS.md).
+WORD_MODEL_DEFAULTS: dict[str, Any] = {"embed_dim": 256, "dropout": 0.3}
+WORD_TRAIN_DEFAULTS: dict[str, Any] = {"seq_len": 64, "lr": 2e-3, "eval_every": 100}
+WORD_ONLY = ("max_vocab", "min_freq")
+
+
+def check_level_settings(data_settings: dict[str, Any], level: Optional[str] = None) -> None:
+    """Flags that belong to the other level are mistakes, not silently ignored."""
+    level = level or data_settings.get("level", "char")
+    if level != "word":
+        given = [name for name in WORD_ONLY if name in data_settings]
+        if given:
+            flags = " and ".join("--" + name.replace("_", "-") for name in given)
+            raise LstmlabError(f"{flags} apply to word-level models; add --level word, or drop them")
+    elif "min_count" in data_settings:
+        raise LstmlabError("--min-count is for characters; with --level word, rare words are cut by --min-freq")
+
+
+def with_word_defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """Word-level defaults under the settings given (which win)."""
+    return {**WORD_MODEL_DEFAULTS, **WORD_TRAIN_DEFAULTS, **settings}

@@ -1,0 +1,184 @@
+"""Fast character-by-character generation: one recurrent step per new symbol.
+
+After the prompt has been read (in one pass, by the model itself), each new
+character needs one step of every layer on a batch of N streams. At N = 1 that
+step is a handful of matrix-vector products, and two things dominate its cost:
+framework overhead per call, and how fast the weights stream from cache.
+PyTorch's CPU matrix-vector path was several times slower here than NumPy's
+BLAS when we profiled it (benchmarks/generation_speed.py times the result), so the step runs in NumPy on
+float32 copies of the model's own weights, laid out once:
+
+    LSTM / RNN / peephole layer:  z = [W_ih | W_hh] @ [x; h] + b      one product
+                       (first layer: W_ih @ embedding[id] + b is a table row)
+    GRU layer:         W_ih @ x + b_ih and W_hh @ h + b_hh stay apart, because
+                       the reset gate multiplies only the second.
+    layer-norm LSTM:   the two products are normalised apart, so they stay apart
+                       too (the first layer's normalised input part is a table).
+
+The equations are those of cells.py (gate order i, f, g, o for the LSTM kinds;
+r, z, n for GRU); tests check greedy generation against the model's own forward
+pass for every cell.
+Shapes: N streams, H hidden size, V vocabulary size.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+
+from ..cells import LSTM_KINDS
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _layer_norm(x: np.ndarray, gain: np.ndarray, shift: Optional[np.ndarray] = None, eps: float = 1e-5) -> np.ndarray:
+    normed = (x - x.mean(axis=-1, keepdims=True)) / np.sqrt(x.var(axis=-1, keepdims=True) + eps)
+    return normed * gain + (0.0 if shift is None else shift)
+
+
+class _Layer:
+    """One layer's step. Given the embedding, the layer is the first one and reads
+    symbol ids: its input product is a per-symbol table computed once."""
+
+    def __init__(self, layer, embedding: Optional[np.ndarray]):
+        self.cell, self.hidden = layer.kind, layer.hidden_size
+        arrays = {name: p.detach().float().cpu().numpy() for name, p in layer.named_parameters()}
+        if self.cell in ("peephole", "layernorm-lstm"):
+            w_ih, self.w_hh, bias = arrays["weight_ih"], arrays["weight_hh"], arrays["bias"]
+            self.p = arrays  # peephole or layer-norm parameters, looked up by name
+        else:
+            w_ih, self.w_hh = arrays["weight_ih_l0"], arrays["weight_hh_l0"]
+            b_ih, b_hh = arrays["bias_ih_l0"], arrays["bias_hh_l0"]
+            bias = b_ih if self.cell == "gru" else b_ih + b_hh
+            self.b_hh = b_hh
+        self.w_ih, self.bias = w_ih, bias
+        self.table = self.project(embedding) if embedding is not None else None  # (V, gates)
+        # Upper layers whose two products simply add: one product over [x; h].
+        fusable = self.table is None and self.cell in ("lstm", "rnn", "peephole")
+        self.w_cat = np.ascontiguousarray(np.concatenate([w_ih, self.w_hh], axis=1)) if fusable else None
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """The input's share of the pre-activations, bias included."""
+        if self.cell == "layernorm-lstm":
+            return _layer_norm(x @ self.w_ih.T, self.p["norm_ih.weight"]) + self.bias
+        return x @ self.w_ih.T + self.bias
+
+    def step(self, x: Optional[np.ndarray], ids: np.ndarray, state):
+        """x (N, I) from the layer below, or symbol ids (N,) for the first layer."""
+        H = self.hidden
+        if self.w_cat is not None:
+            h = state[0] if self.cell != "rnn" else state
+            z = np.concatenate([x, h], axis=1) @ self.w_cat.T + self.bias
+            return self.finish(z, state)
+        x_part = self.table[ids] if self.table is not None else self.project(x)
+        if self.cell == "gru":
+            h = state
+            gh = h @ self.w_hh.T + self.b_hh
+            rz = _sigmoid(x_part[:, : 2 * H] + gh[:, : 2 * H])
+            r, z = rz[:, :H], rz[:, H:]
+            n = np.tanh(x_part[:, 2 * H :] + r * gh[:, 2 * H :])
+            h = (1.0 - z) * n + z * h
+            return h, h
+        h = state[0] if self.cell != "rnn" else state
+        recurrent = h @ self.w_hh.T
+        if self.cell == "layernorm-lstm":
+            recurrent = _layer_norm(recurrent, self.p["norm_hh.weight"])
+        return self.finish(x_part + recurrent, state)
+
+    def finish(self, z: np.ndarray, state):
+        """Pre-activations z (N, gates) -> output, new state (LSTM kinds and RNN)."""
+        H = self.hidden
+        if self.cell == "rnn":
+            h = np.tanh(z)
+            return h, h
+        c = state[1]
+        if self.cell == "peephole":
+            i = _sigmoid(z[:, :H] + self.p["peephole_i"] * c)
+            f = _sigmoid(z[:, H : 2 * H] + self.p["peephole_f"] * c)
+            c = f * c + i * np.tanh(z[:, 2 * H : 3 * H])
+            o = _sigmoid(z[:, 3 * H :] + self.p["peephole_o"] * c)
+            h = o * np.tanh(c)
+            return h, (h, c)
+        gates = _sigmoid(z)  # i, f, _, o; the g slice is recomputed with tanh below
+        i, f, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 3 * H :]
+        c = f * c + i * np.tanh(z[:, 2 * H : 3 * H])
+        if self.cell == "layernorm-lstm":
+            h = o * np.tanh(_layer_norm(c, self.p["norm_cell.weight"], self.p["norm_cell.bias"]))
+        else:
+            h = o * np.tanh(c)
+        return h, (h, c)
+
+
+class Generator:
+    """Holds the model's weights as NumPy arrays and steps N streams at once."""
+
+    def __init__(self, model, state, batch: int):
+        cfg = model.config
+        to_np = lambda t: t.detach().float().cpu().numpy()  # noqa: E731
+        embedding = to_np(model.embedding.weight)
+        self.layers = [_Layer(layer, embedding if i == 0 else None) for i, layer in enumerate(model.rnn.layers)]
+        self.head_w, self.head_b = to_np(model.head.weight), to_np(model.head.bias)
+        two_part = cfg.cell in LSTM_KINDS
+        # Per layer: (h, c) for the LSTM kinds, h otherwise, each (N, H).
+        self.state = []
+        for i, size in enumerate(cfg.hidden_sizes):
+            if state is None:
+                zeros = np.zeros((batch, size), dtype=np.float32)
+                self.state.append((zeros, zeros.copy()) if two_part else zeros)
+            else:
+                parts = tuple(to_np(t[0]) for t in state[i])
+                self.state.append(parts if two_part else parts[0])
+
+    def step(self, ids: np.ndarray) -> np.ndarray:
+        """ids (N,) -> top-layer output (N, H)."""
+        x = None
+        for i, layer in enumerate(self.layers):
+            x, self.state[i] = layer.step(x, ids, self.state[i])
+        return x
+
+    def sample(self, hidden: np.ndarray, length: int, temperature: float, top_k: Optional[int],
+               top_p: Optional[float], rng: np.random.Generator, suppress: Sequence[int]) -> Iterator[np.ndarray]:
+        # Fold the temperature and the suppressed ids into the head once, so
+        # each step's logits come out of one product ready to sample.
+        weight, bias = self.head_w, self.head_b.copy()
+        bias[list(suppress)] = -np.inf
+        if temperature not in (0, 1):
+            weight, bias = weight / temperature, bias / temperature
+        weight_t = np.ascontiguousarray(weight.T)  # (H, V)
+        for i in range(length):
+            next_ids = sample_next(hidden @ weight_t + bias, 0.0 if temperature == 0 else 1.0, top_k, top_p, rng)
+            yield next_ids
+            if i + 1 < length:
+                hidden = self.step(next_ids)
+
+
+def sample_next(logits: np.ndarray, temperature: float = 1.0, top_k: Optional[int] = None,
+                top_p: Optional[float] = None, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    """logits (N, V) -> ids (N,). Temperature 0 is greedy (argmax)."""
+    if temperature == 0:
+        return logits.argmax(axis=-1)
+    if temperature != 1:
+        logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = np.partition(logits, -top_k, axis=-1)[:, -top_k, None]
+        logits = np.where(logits < kth, -np.inf, logits)
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)
+    if top_p is not None and top_p < 1.0:
+        order = np.argsort(-probs, axis=-1, kind="stable")
+        sorted_probs = np.take_along_axis(probs, order, axis=-1)
+        # Drop a symbol when the ones before it already cover top_p; the most
+        # likely symbol always stays.
+        drop_sorted = (np.cumsum(sorted_probs, axis=-1) - sorted_probs) >= top_p
+        drop = np.zeros_like(drop_sorted)
+        np.put_along_axis(drop, order, drop_sorted, axis=-1)
+        probs = np.where(drop, 0.0, probs)
+        probs /= probs.sum(axis=-1, keepdims=True)
+    rng = rng or np.random.default_rng()
+    # Inverse-CDF sampling: one uniform number per stream.
+    cdf = np.cumsum(probs, axis=-1)
+    u = rng.random((probs.shape[0], 1)) * cdf[:, -1:]
+    return np.minimum((cdf <= u).sum(axis=-1), probs.shape[-1] - 1)

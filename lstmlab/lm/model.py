@@ -1,0 +1,90 @@
+"""One recurrent language model for every cell type.
+
+Shapes (one legend for the whole package):
+    B batch, T time steps, E embedding size, H hidden size, V vocabulary size.
+
+    ids (B, T) -> Embedding -> (B, T, E) -> layer 1 -> (B, T, H1) -> ... -> (B, T, Hn) -> Linear -> (B, T, V)
+
+The recurrent state is a list with one entry per layer; each entry is a tuple
+of tensors shaped (1, B, H): (h, c) for an LSTM layer, (h,) for GRU and RNN.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..cells import Gates
+from ..stack import RecurrentStack, State
+from .config import ModelConfig
+from .generation import Generator
+
+
+class RecurrentLM(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        if config.one_hot:
+            # The seeds' one-hot inputs: a fixed identity table, nothing to learn.
+            self.embedding = nn.Embedding.from_pretrained(torch.eye(config.vocab_size), freeze=True)
+        else:
+            self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
+        self.rnn = RecurrentStack(config.cell, config.input_size, config.hidden_sizes, config.dropout)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden_sizes[-1], config.vocab_size)
+        if config.tie_embeddings:
+            self.head.weight = self.embedding.weight
+
+    def features(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
+        """ids (B, T) -> top-layer outputs (B, T, H), before dropout and head."""
+        return self.rnn(self.embedding(ids), state)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> (..., V)."""
+        return self.head(self.dropout(hidden))
+
+    def forward(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
+        """ids (B, T) -> logits (B, T, V), new state."""
+        hidden, state = self.features(ids, state)
+        return self.logits(hidden), state
+
+    def trace(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State, list[Gates]]:
+        """ids (B, T) -> logits (B, T, V), new state, and per layer the gate values
+        {name: (B, T, H)} that the cells computed on the way (cells.GATE_NAMES)."""
+        self.eval()
+        with torch.inference_mode():
+            hidden, state, gates = self.rnn.trace(self.embedding(ids), state)
+            return self.head(hidden), state, gates
+
+    def generate(
+        self,
+        prompt: torch.Tensor,
+        length: int,
+        temperature: float = 1.0,
+        top_k: Optional[int] = None,
+        top_p: Optional[float] = None,
+        seed: Optional[int] = None,
+        suppress: Sequence[int] = (),
+    ) -> Iterator[np.ndarray]:
+        """Yield `length` arrays of next-symbol ids, each (N,), for N prompts (N, P) at once.
+
+        The prompt is read in one pass; after that each new symbol costs a
+        single recurrent step, because the state is carried (the seeds re-read a
+        50-character window for every character instead). An empty prompt
+        (P = 0) starts from a fresh, all-zero state. Ids in `suppress` (the
+        unknown symbol) are never produced. The same seed gives the same text.
+        """
+        self.eval()
+        with torch.inference_mode():
+            if prompt.shape[1] > 0:
+                hidden, state = self.features(prompt)
+                hidden = hidden[:, -1].float().numpy()
+            else:
+                hidden = np.zeros((prompt.shape[0], self.config.hidden_sizes[-1]), dtype=np.float32)
+                state = None
+            stepper = Generator(self, state, prompt.shape[0])
+        rng = np.random.default_rng(seed)
+        yield from stepper.sample(hidden, length, temperature, top_k, top_p, rng, suppress)

@@ -1,0 +1,103 @@
+"""The language-modelling task (characters or words), as the generic Trainer sees it.
+
+A task (trainer.Task) tells the trainer how to fetch batch `index` of epoch
+`epoch`, how to turn a batch into a loss (threading the recurrent state it
+carries from one batch to the next), how to score held-out data, and how to
+word those scores. The trainer itself never knows about characters, cells or
+objectives.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import TrainConfig
+from ..errors import LstmlabError
+from ..stack import State
+from .config import ObjectiveConfig
+from .data import PreparedCorpus, StreamBatches, WindowBatches, eval_streams, eval_windows
+from .model import RecurrentLM
+
+LN2 = math.log(2.0)
+
+
+class LanguageModelTask:
+    monitor = "val_loss"
+    resume_command = "lstmlab train"
+
+    def __init__(self, corpus: PreparedCorpus, objective: ObjectiveConfig, train: TrainConfig):
+        self.objective = objective
+        # Ids are ids: a word-level corpus trains the same way; only the units reported differ.
+        self.unit = "word" if corpus.level == "word" else "char"
+        self.loss_label = f"loss (nats/{self.unit})"
+        units = "words" if self.unit == "word" else "characters"
+        if objective.objective == "tbptt":
+            self.batches = StreamBatches(corpus.train, train.batch_size, objective.seq_len, train.seed, unit=units)
+            self.units_per_step = train.batch_size * objective.seq_len
+        else:
+            self.batches = WindowBatches(corpus.train, train.batch_size, objective.window, objective.step, train.seed,
+                                         unit=units)
+            self.units_per_step = train.batch_size * objective.window
+        self.steps_per_epoch = self.batches.steps_per_epoch
+        self.val = corpus.val[: objective.eval_chars] if objective.eval_chars else corpus.val
+        needed = objective.window + 1 if objective.objective == "window" else 2
+        if len(self.val) < needed:
+            raise LstmlabError(
+                f"only {len(self.val)} validation {units}; raise --val-fraction or use a longer text"
+            )
+
+    def batch(self, epoch: int, index: int):
+        return self.batches.batch(epoch, index)
+
+    def training_loss(self, model: RecurrentLM, batch, carry: Optional[State]):
+        x, y = batch
+        if self.objective.objective == "window":
+            hidden, _ = model.features(x)  # (B, W, H), from a fresh state
+            return F.cross_entropy(model.logits(hidden[:, -1]), y), None
+        logits, state = model(x, carry)  # (B, T, V)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        # Keep the state's values for the next chunk but cut the graph here:
+        # that cut is what makes back-propagation through time "truncated".
+        return loss, [tuple(t.detach() for t in layer) for layer in state]
+
+    def evaluate(self, model: RecurrentLM) -> dict[str, float]:
+        if self.objective.objective == "window":
+            nll, count = score_batches(model, eval_windows(self.val, self.objective.window, self.objective.step), stateful=False)
+        else:
+            nll, count = score_tokens(model, self.val, self.objective.seq_len)
+        loss = nll / max(count, 1)
+        if self.unit == "word":  # nats per word, and perplexity: bits per character make no sense for words
+            return {"val_loss": loss, "val_ppl": math.exp(min(loss, 700.0)), "val_words": count}
+        return {"val_loss": loss, "val_bpc": loss / LN2, "val_chars": count}
+
+    def describe(self, metrics: dict[str, float]) -> str:
+        if self.unit == "word":  # perplexity per word: bits per character make no sense for words
+            return f"val {metrics['val_loss']:.4f} nats/word (perplexity {metrics['val_ppl']:,.1f})"
+        return f"val {metrics['val_loss']:.4f} nats ({metrics['val_bpc']:.3f} bits/char)"
+
+
+def score_tokens(model: RecurrentLM, tokens: np.ndarray, seq_len: int = 256) -> tuple[float, int]:
+    """Total negative log-likelihood (nats) of `tokens`, each predicted from its left context."""
+    return score_batches(model, eval_streams(tokens, seq_len), stateful=True)
+
+
+def score_batches(model: RecurrentLM, batches: Iterable, stateful: bool) -> tuple[float, int]:
+    was_training = model.training
+    model.eval()
+    nll, count, state = 0.0, 0, None
+    with torch.inference_mode():
+        for x, y in batches:
+            if stateful:
+                logits, state = model(x, state)
+            else:
+                hidden, _ = model.features(x)
+                logits = model.logits(hidden[:, -1])
+            nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+            count += y.numel()
+    model.train(was_training)
+    return nll, count

@@ -1,0 +1,291 @@
+"""A trained language model: load a run folder, then generate, stream, score and inspect.
+
+    lm = lstmlab.load("runs/demo")
+    print(lm.generate("ROMEO:", length=300, temperature=0.7, seed=1))
+    print(lm.evaluate("To be, or not to be, that is the question."))
+
+LanguageModel reads characters; WordLanguageModel (--level word) reads words
+and puts the spaces back as it writes (tokenizers.Joiner). Losses are nats per
+character or per word; perplexity is exp(nats per word), the number of equally
+likely words the model is, on average, choosing between.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Union
+
+import numpy as np
+import torch
+
+from .. import checkpoint
+from ..errors import LstmlabError
+from ..inspect.inspection import Inspection
+from ..tokenizers import PAD_ID, UNK_ID, Joiner, WordTokenizer, load_tokenizer
+from . import corpus
+from .config import RunConfig
+from .model import RecurrentLM
+from .task import LN2, score_tokens
+from .vocab import CharVocab
+
+PathLike = Union[str, Path]
+
+
+def warn(message: str) -> None:
+    """Where a model's warnings go by default: one line on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Score:
+    nats_per_char: float
+    chars: int
+
+    @property
+    def bits_per_char(self) -> float:
+        return self.nats_per_char / LN2
+
+    def __str__(self) -> str:
+        return f"{self.bits_per_char:.3f} bits/char ({self.nats_per_char:.3f} nats/char) over {self.chars:,} characters"
+
+
+class LanguageModel:
+    """A trained run: its config, vocabulary and best weights."""
+
+    def __init__(self, run_dir: Path, config: RunConfig, vocab: CharVocab, model: RecurrentLM):
+        self.run_dir, self.config, self.vocab, self.model = run_dir, config, vocab, model
+
+    def normalize(self, text: str) -> str:
+        """Clean text the way the training text was (lowercase, whitespace), minus Gutenberg stripping."""
+        data = self.config.data
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        return corpus.clean_text(text, strip_gutenberg_boilerplate=False, lowercase=data.lowercase,
+                                 collapse_whitespace=data.collapse_whitespace)
+
+    def prompt_text(self, prompt: str) -> str:
+        """What generated text continues: the prompt, normalised."""
+        return self.normalize(prompt)
+
+    def encode(self, text: str, warn: Optional[Callable[[str], None]] = warn) -> np.ndarray:
+        unknown = self.vocab.unknown_chars(text)
+        if unknown and warn:
+            shown = " ".join(repr(ch) for ch in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+            warn(f"{len(unknown)} character(s) not in the model's vocabulary are read as unknown: {shown}")
+        return self.vocab.encode(text)
+
+    def stream(self, prompt: str = "", length: int = 400, temperature: float = 0.7, top_k: Optional[int] = None,
+               top_p: Optional[float] = None, num_samples: int = 1, seed: Optional[int] = None,
+               warn: Optional[Callable[[str], None]] = warn) -> Iterator[list[str]]:
+        """Yield one list of `num_samples` characters per generated step."""
+        check_sampling(length, temperature, top_k, top_p, num_samples)
+        ids = torch.from_numpy(self.encode(self.normalize(prompt), warn)).long()
+        batch = ids.unsqueeze(0).expand(num_samples, -1).contiguous()  # (N, P)
+        symbols = self.vocab.symbols
+        # The unknown symbol stands for characters the model cannot name, so never write it.
+        for next_ids in self.model.generate(batch, length, temperature, top_k, top_p, seed, suppress=(0,)):
+            yield [symbols[i] for i in next_ids.tolist()]
+
+    def generate(self, prompt: str = "", length: int = 400, temperature: float = 0.7, top_k: Optional[int] = None,
+                 top_p: Optional[float] = None, num_samples: int = 1, seed: Optional[int] = None) -> Union[str, list[str]]:
+        """The (normalised) prompt followed by `length` generated characters.
+        Returns a string, or a list of strings when num_samples > 1."""
+        pieces = [[] for _ in range(num_samples)]
+        for step in self.stream(prompt, length, temperature, top_k, top_p, num_samples, seed):
+            for sample, ch in zip(pieces, step):
+                sample.append(ch)
+        head = self.normalize(prompt)
+        texts = [head + "".join(p) for p in pieces]
+        return texts[0] if num_samples == 1 else texts
+
+    def next_char_probs(self, text: str, warn: Optional[Callable[[str], None]] = warn) -> dict[str, float]:
+        """Every vocabulary symbol's probability of coming next after `text` (normalised first)."""
+        probs = self._read(self.normalize(text), warn)[1][-1]
+        return {symbol: float(p) for symbol, p in zip(self.vocab.symbols, probs)}
+
+    def inspect(self, text: str, warn: Optional[Callable[[str], None]] = warn) -> Inspection:
+        """Read `text` and keep every gate, cell state and prediction along the way (see inspection.py)."""
+        text = self.normalize(text)
+        if not text:
+            raise LstmlabError("there is no text to inspect; give some with --text or --file")
+        ids, probs, gates = self._read(text, warn)
+        numpy_gates = [{name: values[0].double().numpy() for name, values in layer.items()} for layer in gates]
+        return Inspection(text, ids, self.vocab.symbols, self.config.model.cell, numpy_gates, probs)
+
+    def _read(self, text: str, warn) -> tuple[np.ndarray, np.ndarray, list]:
+        """ids (T,), next-symbol probabilities (T + 1, V) from the empty state onwards, per-layer gates."""
+        ids = self.encode(text, warn)
+        logits, _, gates = self.model.trace(torch.from_numpy(ids).long()[None])
+        with torch.inference_mode():
+            # Before the first character the state is all zeros, so the head sees h = 0.
+            start = self.model.head(torch.zeros(1, 1, self.config.model.hidden_sizes[-1]))
+            logits = torch.cat([start, logits], dim=1)[0].double()
+            return ids, torch.softmax(logits, dim=-1).numpy(), gates
+
+    def evaluate(self, text: str, warn: Optional[Callable[[str], None]] = warn) -> Score:
+        """Average negative log-likelihood of `text` under the model, each character given all before it."""
+        nll, count, _ = self._score(text, warn, "characters")
+        return Score(nll / count, count)
+
+    def _score(self, text: str, warn, units: str) -> tuple[float, int, np.ndarray]:
+        """Clean `text` like the training text and score it: total nats, tokens scored, the ids."""
+        data = self.config.data
+        text = corpus.clean_text(text, strip_gutenberg_boilerplate=data.strip_gutenberg,
+                                 lowercase=data.lowercase, collapse_whitespace=data.collapse_whitespace)
+        ids = self.encode(text, warn)
+        if len(ids) < 2:
+            raise LstmlabError(f"the text to evaluate has fewer than 2 {units} after cleaning; give a longer text")
+        nll, count = score_tokens(self.model, ids, self.config.objective.seq_len)
+        return nll, count, ids
+
+    def evaluate_file(self, path: PathLike, encoding: str = "utf-8") -> Score:
+        return self.evaluate(corpus.load_text(str(path), encoding=encoding))
+
+
+def check_sampling(length, temperature, top_k, top_p, num_samples) -> None:
+    if length < 0:
+        raise LstmlabError(f"--length must be >= 0, got {length}")
+    if temperature < 0:
+        raise LstmlabError(f"--temperature must be >= 0 (0 means greedy), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise LstmlabError(f"--top-k must be at least 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise LstmlabError(f"--top-p must be in (0, 1], got {top_p}")
+    if num_samples < 1:
+        raise LstmlabError(f"--num-samples must be at least 1, got {num_samples}")
+
+
+@dataclass(frozen=True)
+class WordScore:
+    """A word-level model's score of a text: nats per word and perplexity."""
+
+    nats_per_word: float
+    words: int
+    unknown_share: float = 0.0  # share of the text's words that read as <unk> (scored like any word)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.nats_per_word)
+
+    @property
+    def bits_per_word(self) -> float:
+        return self.nats_per_word / LN2
+
+    def __str__(self) -> str:
+        return (f"perplexity {self.perplexity:,.1f} ({self.nats_per_word:.3f} nats/word, {self.bits_per_word:.3f} "
+                f"bits/word) over {self.words:,} words; {self.unknown_share:.1%} of the text's words are <unk>")
+
+
+class WordLanguageModel(LanguageModel):
+    """A trained word-level run: generate, stream and evaluate as for characters,
+    plus next_word_probs. `vocab` and `tokenizer` are its WordTokenizer."""
+
+    def __init__(self, run_dir: Path, config, tokenizer: WordTokenizer, model):
+        super().__init__(run_dir, config, tokenizer, model)
+        self.tokenizer = tokenizer
+
+    def tokenize(self, text: str) -> list[str]:
+        """The words of `text`, normalised as the training text was."""
+        return self.tokenizer.tokenize(self.normalize(text))
+
+    def _ids(self, tokens: list[str], warn: Optional[Callable[[str], None]]) -> np.ndarray:
+        unknown = list(dict.fromkeys(t for t in tokens if t not in self.tokenizer))
+        if unknown and warn:
+            shown = " ".join(repr(t) for t in unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+            warn(f"{len(unknown)} word(s) not in the model's vocabulary are read as <unk>: {shown}")
+        return self.tokenizer.lookup(tokens)
+
+    def encode(self, text: str, warn: Optional[Callable[[str], None]] = warn) -> np.ndarray:
+        return self._ids(self.tokenizer.tokenize(text), warn)
+
+    def prompt_text(self, prompt: str) -> str:
+        # Generated words bring their own leading space.
+        return self.normalize(prompt).rstrip()
+
+    def stream(self, prompt: str = "", length: int = 100, temperature: float = 0.7, top_k: Optional[int] = None,
+               top_p: Optional[float] = None, num_samples: int = 1, seed: Optional[int] = None,
+               warn: Optional[Callable[[str], None]] = warn) -> Iterator[list[str]]:
+        """Yield one list of `num_samples` pieces of text per generated word: the
+        word with the space that goes before it (none before "," or after "(")."""
+        check_sampling(length, temperature, top_k, top_p, num_samples)
+        tokens = self.tokenize(prompt)
+        ids = torch.from_numpy(self._ids(tokens, warn)).long()
+        joiners = [Joiner() for _ in range(num_samples)]
+        for joiner in joiners:  # the prompt decides the first word's spacing (after "(", inside quotes...)
+            for token in tokens:
+                joiner.piece(token)
+        batch = ids.unsqueeze(0).expand(num_samples, -1).contiguous()  # (N, P)
+        symbols = self.tokenizer.symbols
+        for next_ids in self.model.generate(batch, length, temperature, top_k, top_p, seed,
+                                            suppress=(PAD_ID, UNK_ID)):
+            yield [joiner.piece(symbols[i]) for joiner, i in zip(joiners, next_ids.tolist())]
+
+    def generate(self, prompt: str = "", length: int = 100, temperature: float = 0.7, top_k: Optional[int] = None,
+                 top_p: Optional[float] = None, num_samples: int = 1, seed: Optional[int] = None) -> Union[str, list[str]]:
+        """The (normalised) prompt followed by `length` generated words, detokenised.
+        Returns a string, or a list of strings when num_samples > 1."""
+        pieces: list[list[str]] = [[] for _ in range(num_samples)]
+        for step in self.stream(prompt, length, temperature, top_k, top_p, num_samples, seed):
+            for sample, piece in zip(pieces, step):
+                sample.append(piece)
+        head = self.prompt_text(prompt)
+        texts = [head + "".join(p) for p in pieces]
+        return texts[0] if num_samples == 1 else texts
+
+    def next_word_probs(self, text: str = "", top: Optional[int] = 10,
+                        warn: Optional[Callable[[str], None]] = warn) -> dict[str, float]:
+        """The `top` likeliest next words after `text` (normalised first) and their
+        probabilities, likeliest first; top=None gives every word. "<unk>" stands
+        for all the words outside the vocabulary together; <pad> is never a next
+        word and is left out (the others sum to 1)."""
+        if top is not None and top < 1:
+            raise LstmlabError(f"top must be at least 1 (or None for every word), got {top}")
+        ids = torch.from_numpy(self.encode(self.normalize(text), warn)).long()
+        with torch.inference_mode():
+            if len(ids):
+                logits, _ = self.model(ids[None])
+                logits = logits[0, -1]
+            else:  # nothing read yet: the all-zero state
+                logits = self.model.head(torch.zeros(self.config.model.hidden_sizes[-1]))
+            logits = logits.double()
+            logits[PAD_ID] = -math.inf  # padding is never a next word
+            probs = torch.softmax(logits, dim=-1).numpy()
+        probs[PAD_ID] = -1.0  # sorts last, and is cut below
+        order = np.argsort(-probs, kind="stable")[: (len(probs) - 1 if top is None else min(top, len(probs) - 1))]
+        return {self.tokenizer.symbols[i]: float(probs[i]) for i in order}
+
+    def next_char_probs(self, text: str, warn=warn) -> dict[str, float]:
+        raise LstmlabError(f"next_char_probs is for character-level runs; {self.run_dir} is word-level: "
+                           "use next_word_probs(text, top=10)")
+
+    def inspect(self, text: str, warn=warn):
+        raise LstmlabError(f"inspect draws a character-level run's gates character by character; {self.run_dir} "
+                           "is word-level (train with --level char to inspect)")
+
+    def evaluate(self, text: str, warn: Optional[Callable[[str], None]] = None) -> WordScore:
+        """Average negative log-likelihood per word of `text` (cleaned like the
+        training text), each word given all before it, and its perplexity."""
+        nll, count, ids = self._score(text, warn, "words")
+        return WordScore(nll / count, count, float(np.mean(ids[1:] == UNK_ID)))
+
+
+def load(run_dir: PathLike) -> LanguageModel:
+    """Load a trained run folder (config.json, vocab.json or, for a word-level
+    run, tokenizer.json, model.safetensors)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise LstmlabError(f"no such run folder: {run_dir}; train one with: lstmlab train CORPUS --out {run_dir}")
+    config = RunConfig.load(run_dir / "config.json")
+    word = config.data.level == "word"
+    vocab_file = "tokenizer.json" if word else "vocab.json"
+    vocab = load_tokenizer(run_dir / vocab_file) if word else CharVocab.load(run_dir / vocab_file)
+    if len(vocab) != config.model.vocab_size:
+        raise LstmlabError(f"{run_dir}/{vocab_file} has {len(vocab)} symbols but config.json expects {config.model.vocab_size}; restore the run's files")
+    model = RecurrentLM(config.model)
+    checkpoint.load_weights(model, run_dir / checkpoint.BEST)
+    model.eval()
+    if word:
+        return WordLanguageModel(run_dir, config, vocab, model)
+    return LanguageModel(run_dir, config, vocab, model)

@@ -1,0 +1,53 @@
+"""Stacked recurrent layers of one cell type: the part every task's network shares.
+
+The recurrent state is a list with one entry per layer; each entry is a tuple
+of tensors shaped (1, B, H): (h, c) for an LSTM layer, (h,) for GRU and RNN.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from .cells import Gates, make_layer
+
+State = list[tuple[torch.Tensor, ...]]
+
+
+def _as_tuple(state) -> tuple[torch.Tensor, ...]:
+    return tuple(state) if isinstance(state, tuple) else (state,)
+
+
+class RecurrentStack(nn.Module):
+    """Stacked recurrent layers of one cell type, each with its own size."""
+
+    def __init__(self, cell: str, input_size: int, hidden_sizes: Sequence[int], dropout: float):
+        super().__init__()
+        sizes = [input_size, *hidden_sizes]
+        self.layers = nn.ModuleList(make_layer(cell, i, h) for i, h in zip(sizes[:-1], sizes[1:]))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
+        """x (B, T, E) -> (B, T, H_last), new state."""
+        new_state: State = []
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                x = self.dropout(x)
+            layer_state = None if state is None else state[i]
+            if layer_state is not None and len(layer_state) == 1:
+                layer_state = layer_state[0]
+            x, out_state = layer(x, layer_state)
+            new_state.append(_as_tuple(out_state))
+        return x, new_state
+
+    def trace(self, x: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State, list[Gates]]:
+        """forward() in eval mode, also returning each layer's gate values {name: (B, T, H)}."""
+        new_state: State = []
+        gates = []
+        for i, layer in enumerate(self.layers):
+            x, out_state, layer_gates = layer.trace(x, None if state is None else state[i])
+            new_state.append(out_state)
+            gates.append(layer_gates)
+        return x, new_state, gates

@@ -1,0 +1,21 @@
+"""Helpers the tests import: where the shared data lives, and tiny training flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_file(relative: str) -> Path:
+    path = SHARED_DATA / relative
+    if not path.is_file():
+        pytest.skip(f"shared data file {path} is absent (it lives beside the repo in ../shared, never inside it)")
+    return path
+
+
+# Small enough that a run takes a second or two on 2 cores.
+TINY = ["--hidden", "48", "--embed-dim", "16", "--batch-size", "16", "--seq-len", "32", "--eval-every", "20",
+        "--no-progress"]
