@@ -1,5 +1,6 @@
 """Looking inside a trained language model: every gate, cell state and prediction on a text
-(inspection.py), and the page that shows them (page.py, with its HTML, CSS and JavaScript)."""
+(inspection.py), the page that shows them (page.py, filling the HTML, CSS and JavaScript in
+assets/), and its PNG heat map (heatmap.py)."""
 
 from .inspection import Inspection, find_units
 

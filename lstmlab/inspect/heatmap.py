@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import TYPE_CHECKING, Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
 from .inspection import Inspection
-
-if TYPE_CHECKING:
-    from .page import View
 
 SIGMOID_SIGNALS = ("forget", "input", "output", "reset", "update")  # 0 ... 1
 TANH_SIGNALS = ("candidate", "hidden")  # -1 ... 1; "cell" is unbounded
@@ -60,7 +57,7 @@ def cell_scale(values: np.ndarray) -> float:
     return float(max(1.0, np.abs(values).max())) if len(values) else 1.0
 
 
-def render_png(inspection: Inspection, view: View, title: Optional[str] = None) -> bytes:
+def render_heatmap(inspection: Inspection, layer: int, units: Sequence[int], title: Optional[str] = None) -> bytes:
     """A heat map per chosen unit (rows: its gates, columns: the characters) under a
     strip of the model's surprise. Colours as on the page (blue low, red high)."""
     import matplotlib
@@ -70,9 +67,9 @@ def render_png(inspection: Inspection, view: View, title: Optional[str] = None) 
     from matplotlib import colors
 
     T = len(inspection)
-    names = list(inspection.gates[view.layer])
+    names = list(inspection.gates[layer])
     cmap = plt.get_cmap("RdBu_r")
-    n = len(view.units)
+    n = len(units)
     width = float(np.clip(2.2 + 0.11 * T, 8, 24))
     heights = [1.1] + [0.24 * len(names) + 0.15] * n
     fig, axes = plt.subplots(n + 1, 1, figsize=(width, sum(heights) + 1.0), dpi=100, sharex=True, layout="constrained",
@@ -85,10 +82,10 @@ def render_png(inspection: Inspection, view: View, title: Optional[str] = None) 
     axes[0].set_ylim(0, max(1.0, float(surprise.max()) * 1.1))
     axes[0].tick_params(labelsize=7)
     axes[0].grid(axis="y", alpha=0.3)
-    for ax, unit in zip(axes[1:], view.units):
+    for ax, unit in zip(axes[1:], units):
         rows = []
         for name in names:
-            values = inspection.gates[view.layer][name][:, unit]
+            values = inspection.gates[layer][name][:, unit]
             rows.append(_normalised(values, name, cell_scale(values)))
         ax.imshow(cmap((np.array(rows) + 1) / 2), aspect="auto", interpolation="nearest",
                   extent=(-0.5, T - 0.5, len(names) - 0.5, -0.5))
@@ -104,7 +101,7 @@ def render_png(inspection: Inspection, view: View, title: Optional[str] = None) 
     else:
         last.set_xlabel("character position;  " + note, fontsize=7, color="#555555")
     last.set_xlim(-0.5, T - 0.5)
-    fig.suptitle(title or f"layer {view.layer}: gates of units {', '.join(map(str, view.units))} over the text",
+    fig.suptitle(title or f"layer {layer}: gates of units {', '.join(map(str, units))} over the text",
                  fontsize=10)
     bar = fig.colorbar(plt.cm.ScalarMappable(norm=colors.Normalize(-1, 1), cmap=cmap), ax=list(axes),
                        fraction=0.02, pad=0.01, ticks=[-1, 0, 1])

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..checkpoint import save_text_atomic, write_atomic
 from ..errors import LstmlabError
-from .heatmap import cell_scale, display_char, render_png, short_name, signal_range
+from .heatmap import cell_scale, display_char, render_heatmap, short_name, signal_range
 from .inspection import FEATURES, Inspection, UnitMatch, find_units
 
 PathLike = Union[str, Path]
@@ -183,6 +183,11 @@ def check_out_paths(out: PathLike, png: Optional[PathLike] = None) -> tuple[Path
         if not path.parent.is_dir():
             raise LstmlabError(f"cannot write {flag} {path}: {path.parent} is not a folder; choose another {flag}")
     return out, png
+
+
+def render_png(inspection: Inspection, view: View, title: Optional[str] = None) -> bytes:
+    """The PNG beside the page: the view's units over the whole text (heatmap.py)."""
+    return render_heatmap(inspection, view.layer, view.units, title)
 
 
 # ---------------------------------------------------------------------------
