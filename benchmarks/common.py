@@ -60,7 +60,7 @@ def lstmlab_val_fraction(num_chars: int, val_start_char: int) -> tuple[float, in
     """A --val-fraction for which lstmlab's train/validation cut falls on
     `val_start_char`, and the miss in characters (0 when exact).
 
-    lstmlab (data.py prepare) keeps train_chars = n - max(1, round(n * f)).
+    lstmlab (lm/prepare.py) keeps train_chars = n - max(1, round(n * f)).
     """
     def train_chars(f: float) -> int:
         return num_chars - max(1, int(round(num_chars * f)))

@@ -111,7 +111,7 @@ class ClassifierConfig:
     # weights live in model.safetensors), and whether training left it unchanged.
     embeddings: str = ""
     freeze_embeddings: bool = False
-    # Run nn.LSTM/GRU/RNN on packed sequences (same results; far slower to train on CPU, see classifier.py).
+    # Run nn.LSTM/GRU/RNN on packed sequences (same results; far slower to train on CPU, see model.py).
     packed: bool = False
 
     def __post_init__(self) -> None:
