@@ -83,7 +83,7 @@ def train_run(recipe: Recipe, data: Any, out: PathLike, *, resume: bool, log: Lo
         metrics = read_metrics(run_dir)
         if metrics:
             plot_losses(metrics, run_dir / recipe.loss_plot, ylabel=setup.task.loss_label)
-    log(stopped_text(progress, setup.task, metrics=read_metrics(run_dir)) + f"; saved in {run_dir}")
+    log(stopped_text(progress, setup.task, metrics) + f"; saved in {run_dir}")
     return recipe.finish(trainer, setup, log)
 
 
