@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -28,6 +28,8 @@ from torch import nn
 
 from .errors import LstmlabError
 
+# What the API accepts wherever it takes a file or folder.
+PathLike = Union[str, Path]
 BEST = "model.safetensors"
 LAST = "checkpoint.safetensors"
 

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol, Union
+from typing import Any, Callable, Optional, Protocol
 
 from torch import nn
 
-from .checkpoint import check_fresh_run_dir
+from .checkpoint import PathLike, check_fresh_run_dir
 from .config import TrainConfig, budget_text, check_resume_settings
 from .errors import LstmlabError
 from .plots import plot_losses
 from .trainer import Progress, Task, Trainer, read_metrics
 
-PathLike = Union[str, Path]
 Log = Callable[[str], None]
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
 from .. import checkpoint
+from ..checkpoint import PathLike
 from ..config import field_names
 from ..errors import LstmlabError
 from ..tokenizers import PAD, TOKENIZERS, UNK, Tokenizer, load_tokenizer
@@ -24,7 +25,6 @@ from .metrics import Report
 from .model import SequenceClassifier
 from .task import encode_texts, predict_encoded, report_of
 
-PathLike = Union[str, Path]
 TOKENIZER_FILE = "tokenizer.json"
 REPORT_FILE = "report.json"
 CONFUSION_PNG = "confusion.png"

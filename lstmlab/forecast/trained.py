@@ -18,13 +18,14 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .. import checkpoint
+from ..checkpoint import PathLike
 from ..config import require
 from ..errors import LstmlabError
 from ..plots import plot_backtest, plot_forecast
@@ -34,7 +35,6 @@ from .model import Forecaster
 from .series import LoadedSeries, PreparedSeries, load_series
 from .windows import Scaler, invert_transform
 
-PathLike = Union[str, Path]
 SERIES_FILE = "series.csv"
 SCALER_FILE = "scaler.json"
 REPORT_FILE = "report.json"

@@ -33,16 +33,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import numpy as np
 
-from ..checkpoint import save_text_atomic, write_atomic
+from ..checkpoint import PathLike, save_text_atomic, write_atomic
 from ..errors import LstmlabError
 from .heatmap import cell_scale, display_char, render_heatmap, short_name, signal_range
 from .inspection import FEATURES, Inspection, UnitMatch, find_units
 
-PathLike = Union[str, Path]
 
 DEFAULT_MAX_CHARS = 5000
 DEFAULT_UNIT_COUNT = 4

@@ -56,12 +56,13 @@ import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
 import torch
 
 from .. import checkpoint
+from ..checkpoint import PathLike
 from ..config import TrainConfig
 from ..errors import LstmlabError
 from ..version import __version__
@@ -71,7 +72,6 @@ from .model import RecurrentLM
 from .prepare import prepare
 from .trained import LanguageModel, load
 
-PathLike = Union[str, Path]
 
 UNKNOWN_BIAS = -1e4  # the unknown symbol's output bias when the Keras model has no output for it
 

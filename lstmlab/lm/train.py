@@ -15,9 +15,10 @@ import torch
 from tqdm import tqdm
 
 from .. import checkpoint
+from ..checkpoint import PathLike
 from ..config import TrainConfig, field_names, split_settings, task_train_config
 from ..errors import LstmlabError
-from ..runs import PathLike, Setup, train_run
+from ..runs import Setup, train_run
 from ..trainer import Trainer
 from ..version import __version__
 from .config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, check_level_settings, with_word_defaults

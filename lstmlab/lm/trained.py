@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .. import checkpoint
+from ..checkpoint import PathLike
 from ..errors import LstmlabError
 from ..inspect.inspection import Inspection
 from ..tokenizers import PAD_ID, UNK_ID, Joiner, WordTokenizer, load_tokenizer
@@ -31,7 +32,6 @@ from .model import RecurrentLM
 from .task import LN2, score_tokens
 from .vocab import CharVocab
 
-PathLike = Union[str, Path]
 
 
 def warn(message: str) -> None:
