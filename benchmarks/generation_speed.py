@@ -7,6 +7,11 @@ prompt once, then carries the recurrent state, so each character costs one step.
 
 Weights are untrained (speed does not depend on them). Keras runs on its torch
 backend, as in seed_recipe.py.
+
+--compare-steppers times lstmlab's two ways of taking a generation step on this
+CPU instead (lstmlab/lm/generation.py): NumPy on copies of the weights, and the
+model's own PyTorch layers, at each --batches size; their crossing point sets
+generation.NUMPY_MAX_BATCH_ON_CPU.
 """
 
 from __future__ import annotations
@@ -41,6 +46,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--skip-keras", action="store_true", help="time lstmlab only (no Keras import)")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's own, one per core); 1 on a shared machine")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compare-steppers", action="store_true",
+                   help="time lstmlab's NumPy and PyTorch generation steps against each other (no Keras)")
+    p.add_argument("--cell", default="lstm", help="the model's cell, for --compare-steppers (default lstm)")
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64],
+                   help="streams generated together, for --compare-steppers (default 1 8 64)")
+    p.add_argument("--stepper-steps", type=int, default=300,
+                   help="steps timed per stepper and batch size, for --compare-steppers (default 300)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="timings per stepper and batch size, for --compare-steppers; the fastest counts (default 3)")
     p.add_argument("--out", required=True, help="JSON result file")
     return p.parse_args()
 
@@ -100,9 +114,66 @@ def time_lstmlab(hidden: tuple[int, ...], n: int, warmup: int, temperature: floa
     return n / elapsed
 
 
+def time_steppers(cell: str, hidden: tuple[int, ...], batches: list[int], steps: int, warmup: int,
+                  temperature: float, seed: int, repeats: int) -> list[dict]:
+    """Steps/s and chars/s (steps x streams) of each stepper at each batch size, prompt read excluded;
+    the fastest of `repeats` timings, the two steppers taking turns (so a busy moment hurts both)."""
+    import torch
+
+    from lstmlab.lm.config import ModelConfig
+    from lstmlab.lm.generation import numpy_steps_faster
+    from lstmlab.lm.model import STEPPERS, RecurrentLM
+
+    torch.manual_seed(seed)
+    model = RecurrentLM(ModelConfig(vocab_size=LSTMLAB_VOCAB, cell=cell, hidden_sizes=hidden, embed_dim=64)).eval()
+    results = []
+    for batch in batches:
+        prompt = torch.randint(1, LSTMLAB_VOCAB, (batch, MAXLEN))
+        entry = {"batch": batch, "chosen": "numpy" if numpy_steps_faster(model.device, batch) else "torch"}
+        best = {stepper: float("inf") for stepper in STEPPERS}
+        for _ in range(repeats):
+            for stepper in STEPPERS:
+                stream = model.generate(prompt, length=warmup + steps, temperature=temperature, seed=seed,
+                                        stepper=stepper)
+                for _ in range(warmup):  # the prompt is read before the first of these
+                    next(stream)
+                t = time.perf_counter()
+                for _ in stream:
+                    pass
+                best[stepper] = min(best[stepper], time.perf_counter() - t)
+        for stepper, elapsed in best.items():
+            entry[f"{stepper}_steps_per_s"] = steps / elapsed
+            entry[f"{stepper}_chars_per_s"] = steps * batch / elapsed
+        results.append(entry)
+    return results
+
+
+def compare_steppers(args) -> None:
+    rows, results = [], []
+    for size in args.sizes:
+        timings = time_steppers(args.cell, SIZES[size], args.batches, args.stepper_steps, args.warmup,
+                                args.temperature, args.seed, args.repeats)
+        for entry in timings:
+            entry["size"], entry["cell"] = size, args.cell
+            results.append(entry)
+            numpy_cps, torch_cps = entry["numpy_chars_per_s"], entry["torch_chars_per_s"]
+            rows.append([f"{args.cell} {size}", entry["batch"], f"{numpy_cps:,.0f}", f"{torch_cps:,.0f}",
+                         f"{numpy_cps / torch_cps:.2f}x", "numpy" if numpy_cps > torch_cps else "torch", entry["chosen"]])
+    table = markdown_table(["model", "streams", "NumPy chars/s", "PyTorch chars/s", "NumPy / PyTorch", "faster",
+                            "generate() picks"], rows)
+    write_json(args.out, {"benchmark": "generation_steppers", "machine": machine_info(), "temperature": args.temperature,
+                          "warmup": args.warmup, "steps": args.stepper_steps, "repeats": args.repeats,
+                          "results": results, "table_markdown": table})
+    print(table)
+    print(f"wrote {args.out}")
+
+
 def main() -> None:
     args = parse_args()
     set_threads(args.threads)
+    if args.compare_steppers:
+        compare_steppers(args)
+        return
     rows, results = [], []
     keras = None
     if not args.skip_keras:

@@ -4,7 +4,7 @@ Every layer takes x (B, T, I) batch-first and a state tuple per layer, (h, c)
 for the LSTM kinds and (h,) for GRU and RNN, each (1, B, H) as in nn.LSTM, and
 returns (outputs (B, T, H), new state).
 
-    lstm            nn.LSTM (oneDNN's fused kernel), gate order i, f, g, o
+    lstm            nn.LSTM (oneDNN's fused kernel on a CPU, cuDNN's on a GPU), gate order i, f, g, o
     gru             nn.GRU, gate order r, z, n
     rnn             nn.RNN (Elman), h_t = tanh(x_t W + h_{t-1} U + b)
     peephole        LSTM whose gates also read the cell state (Gers et al. 2002):
@@ -226,8 +226,15 @@ class _SteppedLSTM(nn.Module):
         raise NotImplementedError
 
 
-def _packed_linear_available() -> bool:
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+def _packed_linear_available(weight: torch.Tensor) -> bool:
+    """oneDNN's packed linear runs on CPU tensors only; on a GPU plain matmul is the fast path."""
+    return (weight.device.type == "cpu" and torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.mkldnn, "_reorder_linear_weight"))
+
+
+def _autocast_dtype(device_type: str, fallback: torch.dtype) -> torch.dtype:
+    """The dtype products run in on this device: autocast's when it is on there, else the weights'."""
+    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else fallback
 
 
 class RecurrentProduct:
@@ -237,16 +244,20 @@ class RecurrentProduct:
     In float32, oneDNN's linear on weights re-laid out once per sequence (the
     kernels PyTorch's compiler uses on CPU) runs them 1.5x faster on the
     development machine (benchmarks/cell_speed.py times both). Other dtypes use plain matmul: oneDNN has no
-    float64, and for bf16 plain matmul was as fast.
+    float64, and for bf16 plain matmul was as fast. On a GPU (or MPS) cuBLAS's
+    plain matmul is the fast path, and oneDNN's ops take only CPU tensors.
     """
 
-    def __init__(self, weight: torch.Tensor, dtype: torch.dtype, batch: int, backward: bool = False):
+    def __init__(self, weight: torch.Tensor, dtype: torch.dtype, batch: int, backward: bool = False,
+                 steps: int = 2):
         self.dtype = dtype
         weight = weight.detach().to(dtype)
         # Forward multiplies by U^T, backward by U: a linear layer with weight U, or with weight U^T.
         matrix = weight.T.contiguous() if backward else weight
         self.packed = None
-        if dtype == torch.float32 and _packed_linear_available():
+        # Re-laying the weight out costs 2-3 plain products, so a single step (generation
+        # with the model's own layers) multiplies plainly.
+        if dtype == torch.float32 and steps > 1 and _packed_linear_available(weight):
             self.packed = torch.ops.mkldnn._reorder_linear_weight(matrix, batch)
         else:
             self.matrix_t = matrix.T
@@ -270,8 +281,9 @@ class _Recurrence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, layer, x_proj, weight_hh, h0, c0, *pointwise_params):
         state_dtype = weight_hh.dtype
-        dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else state_dtype
-        recurrent = RecurrentProduct(weight_hh, dtype, h0.shape[0])
+        # Autocast is per device type: ask the one the inputs are on (cpu, cuda, mps).
+        dtype = _autocast_dtype(x_proj.device.type, state_dtype)
+        recurrent = RecurrentProduct(weight_hh, dtype, h0.shape[0], steps=x_proj.shape[1])
         h, c = h0, c0
         h_prev, c_prev, saved, outputs = [], [], [], []
         for x_t in x_proj.to(state_dtype).unbind(1):
@@ -292,9 +304,9 @@ class _Recurrence(torch.autograd.Function):
     def backward(ctx, d_out, d_h, d_c):
         weight_hh, h_prev = ctx.saved_tensors
         layer, dtype, state_dtype = ctx.layer, ctx.dtype, weight_hh.dtype
-        back_through_weight = RecurrentProduct(weight_hh, dtype, h_prev.shape[0], backward=True)
         steps = len(ctx.saved_steps)
-        d_r = torch.empty(h_prev.shape[0], steps, weight_hh.shape[0], dtype=state_dtype)
+        back_through_weight = RecurrentProduct(weight_hh, dtype, h_prev.shape[0], backward=True, steps=steps)
+        d_r = torch.empty(h_prev.shape[0], steps, weight_hh.shape[0], dtype=state_dtype, device=h_prev.device)
         # The input part and the recurrent product usually just add, so their
         # gradients are one tensor; a second buffer only when they differ.
         d_x = d_r if layer.inputs_add_to_recurrent else torch.empty_like(d_r)

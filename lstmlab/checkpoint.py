@@ -52,7 +52,8 @@ def save_text_atomic(path: Path, text: str) -> None:
 def save_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: Optional[dict[str, str]] = None) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    # On the CPU whatever device trained them: a checkpoint never needs the device it came from.
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -117,7 +118,10 @@ def load_weights(model: nn.Module, path: Path) -> dict[str, str]:
     return metadata
 
 
-def save_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, carry, trainer_state: dict[str, Any]) -> None:
+def save_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, carry, trainer_state: dict[str, Any],
+              rng_states: Optional[list[torch.Tensor]] = None) -> None:
+    """The resumable state. `carry` holds every stream's recurrent state (all ranks'),
+    `rng_states` each rank's torch random state (default: this process's)."""
     tensors = {f"model.{k}": v for k, v in model_tensors(model).items()}
     optim_state = optimizer.state_dict()
     scalars: dict[str, Any] = {}
@@ -130,7 +134,8 @@ def save_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     for i, layer in enumerate(carry or []):
         for j, t in enumerate(layer):
             tensors[f"carry.{i}.{j}"] = t
-    tensors["rng.torch"] = torch.get_rng_state()
+    for rank, rng in enumerate(rng_states or [torch.get_rng_state()]):
+        tensors["rng.torch" if rank == 0 else f"rng.torch.{rank}"] = rng
     meta = {
         "trainer": json.dumps(trainer_state),
         "optim_param_groups": json.dumps(optim_state["param_groups"]),
@@ -140,7 +145,8 @@ def save_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
 
 
 def load_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer):
-    """Restore weights, optimiser and RNG in place; return (carry, trainer_state)."""
+    """Restore weights and optimiser in place; return (carry, trainer_state, the random
+    states saved per rank). Tensors load on the CPU; the optimiser's follow its parameters' device."""
     path = Path(run_dir) / LAST
     tensors, meta = read_file(path)
     try:
@@ -170,8 +176,10 @@ def load_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer)
             _, i, j = key.split(".")
             layers.setdefault(int(i), {})[int(j)] = value
     carry = [tuple(layer[j] for j in sorted(layer)) for _, layer in sorted(layers.items())] or None
-    torch.set_rng_state(tensors["rng.torch"])
-    return carry, trainer_state
+    rng_states = [tensors["rng.torch"]]
+    while f"rng.torch.{len(rng_states)}" in tensors:
+        rng_states.append(tensors[f"rng.torch.{len(rng_states)}"])
+    return carry, trainer_state, rng_states
 
 
 def check_fresh_run_dir(run_dir: Path, resumable: bool = True, reusable: tuple[str, ...] = ()) -> None:

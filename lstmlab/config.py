@@ -20,7 +20,7 @@ from .errors import LstmlabError
 
 CELLS = ("lstm", "gru", "rnn", "peephole", "layernorm-lstm")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-PRECISIONS = ("auto", "bf16", "fp32")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SCHEDULES = ("constant", "cosine", "step", "plateau")
 # The TrainConfig fields that bound a run; --resume may change only these.
 BUDGET_FIELDS = ("max_steps", "epochs", "minutes")
@@ -61,6 +61,9 @@ class TrainConfig:
     epochs: Optional[float] = None
     max_steps: Optional[int] = None
     eval_every: int = 250
+    # The training loss (with learning rate, speed and gradient norm) is recorded
+    # in metrics.jsonl every log_every steps, so curves have points between validations.
+    log_every: int = 10
     # Early stopping: stop after this many evaluations without improvement
     # (0 turns it off).
     patience: int = 5
@@ -74,7 +77,7 @@ class TrainConfig:
         require(self.optimizer in OPTIMIZERS, f"unknown --optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         require(self.precision in PRECISIONS, f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         require(self.schedule in SCHEDULES, f"unknown --schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-        for name in ("batch_size", "eval_every", "decay_every"):
+        for name in ("batch_size", "eval_every", "decay_every", "log_every"):
             value = getattr(self, name)
             require(value >= 1, f"--{name.replace('_', '-')} must be at least 1, got {value}")
         require(self.lr > 0 and math.isfinite(self.lr), f"--lr must be a positive number, got {self.lr}")

@@ -16,12 +16,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 def plot_losses(metrics: list[dict], out: Path, ylabel: str = "loss (nats)") -> None:
     """Training and validation loss by step, plus validation accuracy on a
     second axis when the metrics have it (classifiers). Written atomically."""
-    train = [(m["step"], m["train_loss"]) for m in metrics if m.get("train_loss") is not None]
+    # Runs record the training loss every few steps (rows without validation scores);
+    # runs made before that have it only in the validation rows, averaged since the last one.
+    frequent = [(m["step"], m["train_loss"]) for m in metrics
+                if m.get("train_loss") is not None and "val_loss" not in m]
+    train = frequent or [(m["step"], m["train_loss"]) for m in metrics if m.get("train_loss") is not None]
+    train_label = "train loss (mean of the last few steps)" if frequent else "train loss (mean since last evaluation)"
     val = [(m["step"], m["val_loss"]) for m in metrics if m.get("val_loss") is not None]
     acc = [(m["step"], m["val_accuracy"]) for m in metrics if m.get("val_accuracy") is not None]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     if train:
-        ax.plot(*zip(*train), label="train loss (mean since last evaluation)")
+        ax.plot(*zip(*train), linewidth=1, label=train_label)
     if val:
         ax.plot(*zip(*val), marker="o", markersize=3, label="validation loss")
     ax.set_xlabel("step")

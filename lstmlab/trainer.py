@@ -19,10 +19,15 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Protocol
 
 import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import checkpoint
 from .config import BUDGET_FIELDS, TrainConfig
+from .devices import Precision, describe_device
+from .distributed import Group
 from .errors import LstmlabError
 
 METRICS = "metrics.jsonl"
@@ -47,15 +52,23 @@ class Task(Protocol):
     def training_loss(self, model: torch.nn.Module, batch: Any, carry: Any) -> tuple[torch.Tensor, Any]:
         """(scalar loss, carry for the next batch: a recurrent state, or None)."""
 
-    def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
-        """Validation scores, "val_loss" among them."""
+    def evaluate(self, model: torch.nn.Module, group: Group) -> dict[str, float]:
+        """Validation scores, "val_loss" among them: each rank of `group` scores its
+        share (group.share) and the sums are combined (group.sum), so every rank
+        gets the same scores. Inputs go to the model's device."""
 
     def describe(self, metrics: dict[str, float]) -> str:
         """Validation scores in words for the log, e.g. "val 1.4760 nats (2.130 bits/char)"."""
 
 
 class TrainingInterrupted(Exception):
-    """Ctrl-C: the last checkpoint has been saved; the run can be resumed."""
+    """Ctrl-C or SIGTERM: the last checkpoint has been saved; the run can be resumed."""
+
+
+class PeerLost(LstmlabError):
+    """Another training process stopped answering (it died, or its machine did)."""
+
+    peer_lost = True  # distributed.reports: the launcher, when it is lstmlab's, names the lost process
 
 
 @dataclass
@@ -71,6 +84,7 @@ class Progress:
     lr_scale: float = 1.0  # reduce-on-plateau's accumulated factor
     last_eval_step: int = -1
     stop_reason: str = ""
+    processes: int = 1  # how many processes trained the run when it was saved
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -99,39 +113,84 @@ def learning_rate(cfg: TrainConfig, step: int, planned_steps: Optional[int], lr_
     return cfg.lr
 
 
-def native_bf16() -> bool:
-    """Does this CPU multiply bfloat16 natively (AVX512-BF16 or AMX)? Without
-    it, bf16 is emulated and slower than float32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+class TaskLoss(nn.Module):
+    """The task's training loss as one module call, so that DistributedDataParallel,
+    which synchronises gradients through its wrapped module's forward, sees every
+    task's loss however the task calls the model (model(x), model.features, model.loss)."""
+
+    def __init__(self, model: nn.Module, task: Task):
+        super().__init__()
+        self.model, self.task = model, task
+
+    def forward(self, batch, carry):
+        return self.task.training_loss(self.model, batch, carry)
 
 
-def autocast_dtype(precision: str) -> Optional[torch.dtype]:
-    if precision == "bf16" or (precision == "auto" and native_bf16()):
-        return torch.bfloat16
-    return None
+def rank_seed(seed: int, rank: int) -> int:
+    """The torch seed of rank > 0: its own dropout masks, the same on every repeat."""
+    return seed * 1_000_003 + rank
+
+
+def to_device(batch, device: torch.device):
+    """A batch (a tuple of tensors) on the training device."""
+    if device.type == "cpu":
+        return batch
+    return tuple(t.to(device, non_blocking=True) for t in batch)
+
+
+def carry_rows(carry, rows: slice):
+    """Rows (streams) of a recurrent state: entries shaped (1, B, H), one tuple per layer."""
+    return None if carry is None else [tuple(t[:, rows] for t in layer) for layer in carry]
 
 
 class Trainer:
     def __init__(self, model: torch.nn.Module, task: Task, config: TrainConfig, run_dir: Path,
-                 log: Callable[[str], None] = tqdm.write, show_progress: Optional[bool] = None):
-        self.model, self.task, self.cfg, self.run_dir = model, task, config, Path(run_dir)
-        self.log, self.show_progress = log, show_progress
+                 log: Callable[[str], None] = tqdm.write, show_progress: Optional[bool] = None,
+                 device: Optional[torch.device] = None, group: Optional[Group] = None,
+                 tensorboard: Optional[Path] = None):
+        self.device = device or torch.device("cpu")
+        self.group = group or Group()
+        self.model, self.task, self.cfg, self.run_dir = model.to(self.device), task, config, Path(run_dir)
+        # Only rank 0 speaks: the others train in silence.
+        self.log = log if self.group.leader else (lambda line: None)
+        self.show_progress = show_progress if self.group.leader else False
         self.optimizer = make_optimizer(config.optimizer, [p for p in model.parameters() if p.requires_grad], config.lr, config.weight_decay)
-        self.progress = Progress()
+        self.progress = Progress(processes=self.group.world)
         self.carry = None
-        self.autocast = autocast_dtype(config.precision)
+        self.precision = Precision.of(config.precision, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.scaled else None
+        self.loss_module: nn.Module = TaskLoss(self.model, task)
+        if self.group.active:
+            # Rank 0's weights are broadcast here, so every rank starts from the same model.
+            self.loss_module = DistributedDataParallel(
+                self.loss_module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            if not self.group.leader:
+                torch.manual_seed(rank_seed(config.seed, self.group.rank))
+        self.tensorboard = tensorboard if self.group.leader else None
+        self.writer = None
         self._interrupted = False
+        self._window = WindowStats()
+        self.task_rows = 0  # rows (streams) of the last global batch
 
     # -- state ------------------------------------------------------------
     def resume(self) -> None:
-        self.carry, state = checkpoint.load_last(self.run_dir, self.model, self.optimizer)
+        carry, state, rng_states = checkpoint.load_last(self.run_dir, self.model, self.optimizer)
         known = {f.name for f in dataclasses.fields(Progress)}
         self.progress = Progress(**{k: v for k, v in state.items() if k in known})
         self.progress.stop_reason = ""
+        saved_by, self.progress.processes = self.progress.processes, self.group.world
+        if saved_by != self.group.world:
+            self.log(f"the run was saved by {saved_by} process{'es' if saved_by > 1 else ''} and continues in "
+                     f"{self.group.world}: each takes its share of the saved streams; dropout's random numbers "
+                     "restart, so the steps from here differ from an uninterrupted run")
+        if self.group.rank < len(rng_states):
+            torch.set_rng_state(rng_states[self.group.rank])
+        else:
+            torch.manual_seed(rank_seed(self.cfg.seed, self.group.rank) + self.progress.step)
+        # The saved state holds every stream (all ranks'); this rank carries its own share.
+        if carry is not None:
+            rows = self.task_rows = carry[0][0].shape[1]
+            self.carry = [tuple(t.to(self.device) for t in layer) for layer in carry_rows(carry, self.group.share(rows))]
 
     def extend_budget(self, steps: Optional[int] = None, minutes: Optional[float] = None,
                       epochs: Optional[float] = None) -> None:
@@ -151,7 +210,20 @@ class Trainer:
             p.evals_without_improvement = 0
 
     def _save_last(self) -> None:
-        checkpoint.save_last(self.run_dir, self.model, self.optimizer, self.carry, dataclasses.asdict(self.progress))
+        """Every rank takes part (the streams' states and random states are gathered); rank 0 writes."""
+        carry = self._global_carry()
+        rng_states = list(self.group.gather_rows(torch.get_rng_state()[None], self.group.world))
+        if self.group.leader:
+            checkpoint.save_last(self.run_dir, self.model, self.optimizer, carry, dataclasses.asdict(self.progress),
+                                 rng_states)
+
+    def _global_carry(self):
+        """The recurrent state of every stream, in the order of a one-process run."""
+        if self.carry is None or not self.group.active:
+            return self.carry
+        rows = self.task_rows
+        return [tuple(self.group.gather_rows(t.transpose(0, 1).contiguous(), rows).transpose(0, 1) for t in layer)
+                for layer in self.carry]
 
     # -- budget -----------------------------------------------------------
     def _step_limit(self) -> Optional[int]:
@@ -165,7 +237,8 @@ class Trainer:
     def _plan(self, seconds_per_step: float, seconds_per_eval: float) -> None:
         """Turn a --minutes budget into a step count, counting evaluation time.
         Called early and again after every evaluation, as the speed becomes
-        better known, so the cosine schedule ends when the time does."""
+        better known, so the cosine schedule ends when the time does. Rank 0's
+        plan is everyone's: the schedule must be the same on every rank."""
         if not self.cfg.minutes:
             return
         left = self.cfg.minutes * 60 - self.progress.elapsed_s
@@ -173,15 +246,41 @@ class Trainer:
         planned = self.progress.step + int(left / per_step)
         if self.cfg.max_steps:
             planned = min(planned, self.cfg.max_steps)
+        planned = int(self.group.broadcast_number(planned))
         self.progress.planned_steps = max(planned, self.progress.step + 1)
 
     # -- loop ---------------------------------------------------------------
     def fit(self) -> Progress:
+        """Train until the budget, early stopping or Ctrl-C/SIGTERM; every rank stops at the same step."""
+        try:
+            return self._fit()
+        except (dist.DistBackendError, dist.DistNetworkError) as exc:
+            raise PeerLost(f"lost contact with another training process ({str(exc).splitlines()[0][:200]}); "
+                           f"the last checkpoint in {self.run_dir} is kept: continue with "
+                           f"{self.task.resume_command} --resume {self.run_dir}") from None
+        except RuntimeError as exc:
+            # gloo reports a peer that vanished mid-collective as a plain RuntimeError.
+            if self.group.active and any(word in str(exc) for word in ("Connection", "connection", "peer", "Timed out", "timed out")):
+                raise PeerLost(f"lost contact with another training process ({str(exc).splitlines()[0][:200]}); "
+                               f"the last checkpoint in {self.run_dir} is kept: continue with "
+                               f"{self.task.resume_command} --resume {self.run_dir}") from None
+            raise
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+
+    def _fit(self) -> Progress:
         p, cfg = self.progress, self.cfg
-        previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         start = time.monotonic() - p.elapsed_s
         bar = tqdm(total=self._step_limit(), initial=p.step, unit="step", dynamic_ncols=True,
                    disable=not self.show_progress if self.show_progress is not None else None)
+        if self.tensorboard is not None:
+            self.writer = open_tensorboard(self.tensorboard)
+        if p.step == 0 and p.last_eval_step < 0:
+            self.log(f"training on {describe_device(self.device)}"
+                     + (f", {self.precision.name}" if self.precision.dtype is not None else "")
+                     + (f", {self.group.world} processes" if self.group.active else ""))
         try:
             eval_seconds = 0.0
             if p.step == 0 and p.last_eval_step < 0:
@@ -198,7 +297,7 @@ class Trainer:
                 if index == 0:
                     self.carry = None  # a new epoch starts its streams afresh
                 t = time.monotonic()
-                loss = self.train_step(epoch, index)
+                loss, grad_norm = self.train_step(epoch, index)
                 train_seconds += time.monotonic() - t
                 steps_timed += 1
                 loss_sum, loss_count = loss_sum + loss, loss_count + 1
@@ -211,6 +310,9 @@ class Trainer:
                 units_per_s = steps_timed * self.task.units_per_step / max(train_seconds, 1e-9)
                 bar.update(1)
                 bar.set_postfix({"loss": f"{loss:.3f}", f"{self.task.unit}s_s": f"{units_per_s:,.0f}"}, refresh=False)
+                self._window.add(loss, grad_norm)
+                if p.step % cfg.log_every == 0:
+                    self._record_training(units_per_s)
                 if p.step % cfg.eval_every == 0:
                     t = time.monotonic()
                     self._evaluate_and_save(loss_sum / loss_count, units_per_s, start)
@@ -219,7 +321,7 @@ class Trainer:
                     if cfg.minutes and steps_timed >= PLAN_AFTER_STEPS:
                         self._plan(train_seconds / steps_timed, eval_seconds)
                         bar.total = self._step_limit()
-            if self._interrupted:
+            if p.stop_reason == "interrupted":
                 self._save_last()
                 raise TrainingInterrupted(
                     f"interrupted at step {p.step}; saved {self.run_dir / checkpoint.LAST}; "
@@ -232,31 +334,52 @@ class Trainer:
                 self._save_last()  # records the stop reason
         finally:
             bar.close()
-            signal.signal(signal.SIGINT, previous_handler)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
         return p
 
-    def train_step(self, epoch: int, index: int) -> float:
-        """One optimiser step on batch `index` of `epoch`; returns the loss."""
-        p, cfg = self.progress, self.cfg
+    def train_step(self, epoch: int, index: int) -> tuple[float, Optional[float]]:
+        """One optimiser step on batch `index` of `epoch`: (the global batch's loss, the gradient norm
+        before clipping, or None when clipping is off)."""
+        p, cfg, group = self.progress, self.cfg, self.group
         lr = learning_rate(cfg, p.step, self._step_limit(), p.lr_scale)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        for param_group in self.optimizer.param_groups:
+            param_group["lr"] = lr
         batch = self.task.batch(epoch, index)
-        with torch.autocast("cpu", dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
-            loss, carry = self.task.training_loss(self.model, batch, self.carry)
-        value = loss.item()
+        rows = self.task_rows = int(batch[0].shape[0])
+        share = group.share(rows)
+        mine = share.stop - share.start
+        with self.precision.autocast():
+            if mine:
+                loss, carry = self.loss_module(to_device(tuple(t[share] for t in batch), self.device), self.carry)
+            else:  # more ranks than rows: take part in the gradient average with nothing
+                loss, carry = sum(q.sum() for q in self.model.parameters() if q.requires_grad) * 0.0, self.carry
+        # A rank's mean loss counts by its share of the rows, so the ranks' average
+        # gradient (what DDP computes) is that of the global batch's mean loss.
+        weight = mine / rows
+        (value,) = group.sum([loss.item() * weight])
         if not math.isfinite(value):
             self._fail_nonfinite(f"the training loss became {value} at step {p.step + 1}", lr)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaled = loss * (weight * group.world)
+        grad_norm = None
+        if self.scaler is not None:
+            self.scaler.scale(scaled).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            scaled.backward()
         if cfg.clip_grad_norm > 0:
             # Recurrent nets multiply by the same matrices at every time step,
             # so a gradient can grow exponentially with sequence length;
             # clipping its norm keeps one bad batch from wrecking the weights.
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad_norm)
-        self.optimizer.step()
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad_norm))
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         self.carry = carry
-        return value
+        return value, grad_norm
 
     def _fail_nonfinite(self, what: str, lr: float) -> None:
         kept = self.progress.last_eval_step
@@ -269,20 +392,47 @@ class Trainer:
 
     def _should_stop(self, start: float) -> str:
         p, cfg = self.progress, self.cfg
-        if self._interrupted:
+        # A signal may reach one rank only, and only rank 0's clock counts: the
+        # votes are summed so that every rank takes the same decision.
+        time_up = self.group.leader and bool(cfg.minutes) and time.monotonic() - start >= cfg.minutes * 60
+        interrupted, time_up = self.group.sum([float(self._interrupted), float(time_up)])
+        if interrupted:
             return "interrupted"
         limit = self._step_limit()
         if limit is not None and p.step >= limit:
             return "step budget reached"
-        if cfg.minutes and time.monotonic() - start >= cfg.minutes * 60:
+        if time_up:
             return "time budget reached"
         if cfg.patience and p.evals_without_improvement >= cfg.patience:
             return f"early stopping: no improvement in {cfg.patience} evaluations"
         return ""
 
+    def _record_training(self, units_per_s: float) -> None:
+        """A metrics.jsonl row (and TensorBoard points) for the last log_every steps' training loss."""
+        p = self.progress
+        loss, grad_norm = self._window.take()
+        lr = learning_rate(self.cfg, p.step, self._step_limit(), p.lr_scale)
+        record = {"step": p.step, "epoch": round(p.step / self.task.steps_per_epoch, 4),
+                  "elapsed_s": round(p.elapsed_s, 2), "train_loss": loss, "lr": lr,
+                  f"{self.task.unit}s_per_s": round(units_per_s, 1)}
+        if grad_norm is not None:
+            record["grad_norm"] = grad_norm
+        self._write_metrics(record)
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss", loss, p.step)
+            self.writer.add_scalar("train/lr", lr, p.step)
+            self.writer.add_scalar(f"train/{self.task.unit}s_per_s", units_per_s, p.step)
+            if grad_norm is not None:
+                self.writer.add_scalar("train/grad_norm", grad_norm, p.step)
+
+    def _write_metrics(self, record: dict[str, Any]) -> None:
+        if self.group.leader:
+            with open(self.run_dir / METRICS, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+
     def _evaluate_and_save(self, train_loss: Optional[float], units_per_s: float, start: float) -> None:
         p, cfg = self.progress, self.cfg
-        metrics = self.task.evaluate(self.model)
+        metrics = self.task.evaluate(self.model, self.group)
         # The quantity that picks the best checkpoint and stops early (lower is better):
         # val_loss, or another the task names (a classifier may use val_error).
         val = metrics[self.task.monitor]
@@ -291,7 +441,8 @@ class Trainer:
                                  learning_rate(cfg, p.step, self._step_limit(), p.lr_scale))
         if val < p.best_val:
             p.best_val, p.best_step, p.evals_without_improvement = val, p.step, 0
-            checkpoint.save_best(self.model, self.run_dir, p.step, val)
+            if self.group.leader:
+                checkpoint.save_best(self.model, self.run_dir, p.step, val)
         elif p.step > 0:
             p.evals_without_improvement += 1
             if cfg.schedule == "plateau" and p.evals_without_improvement % cfg.plateau_patience == 0:
@@ -308,18 +459,55 @@ class Trainer:
             "lr": learning_rate(cfg, p.step, self._step_limit(), p.lr_scale),
             f"{self.task.unit}s_per_s": round(units_per_s, 1),  # chars_per_s, words_per_s, tokens_per_s, ...
         }
-        with open(self.run_dir / METRICS, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+        self._write_metrics(record)
+        if self.writer is not None:
+            for key, value in metrics.items():
+                if key.startswith("val_"):
+                    self.writer.add_scalar(f"val/{key[4:]}", value, p.step)
+            self.writer.flush()
         train_part = f"train {train_loss:.4f} | " if train_loss is not None else ""
         extra = f" | {units_per_s:,.0f} {self.task.unit}s/s" if units_per_s else ""
         best = " *" if p.best_step == p.step else ""
         self.log(f"step {p.step:>6} | {train_part}{self.task.describe(metrics)}{extra} | {p.elapsed_s:,.0f}s{best}")
 
-    def _on_sigint(self, signum, frame) -> None:
-        if self._interrupted:  # a second Ctrl-C: stop right now (checkpoints stay whole)
+    def _on_signal(self, signum, frame) -> None:
+        # A second Ctrl-C stops a single process at once (checkpoints stay whole). Under
+        # torchrun a Ctrl-C reaches the workers twice (from the terminal, then as the
+        # launcher's SIGTERM), so there a second signal means nothing more.
+        if self._interrupted and signum == signal.SIGINT and not self.group.active:
             raise KeyboardInterrupt
+        if not self._interrupted:
+            name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+            self.log(f"{name}: finishing this step and saving; press Ctrl-C again to quit without saving")
         self._interrupted = True
-        self.log("Ctrl-C: finishing this step and saving; press again to quit without saving")
+
+
+class WindowStats:
+    """Mean training loss and gradient norm over the steps since the last record."""
+
+    def __init__(self):
+        self.losses: list[float] = []
+        self.norms: list[float] = []
+
+    def add(self, loss: float, grad_norm: Optional[float]) -> None:
+        self.losses.append(loss)
+        if grad_norm is not None:
+            self.norms.append(grad_norm)
+
+    def take(self) -> tuple[float, Optional[float]]:
+        loss = sum(self.losses) / max(len(self.losses), 1)
+        norm = sum(self.norms) / len(self.norms) if self.norms else None
+        self.losses, self.norms = [], []
+        return loss, norm
+
+
+def open_tensorboard(folder: Path):
+    """A TensorBoard writer (torch.utils.tensorboard needs the tensorboard package)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise LstmlabError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter(log_dir=str(folder))
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -10,6 +10,19 @@ from lstmlab.cli import main
 
 from tests.helpers import shared_file
 
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked gpu skip, saying why, on a machine without CUDA."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU: torch.cuda.is_available() is False here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def shakespeare_slice(tmp_path_factory) -> Path:
     """The first 60,000 characters of tiny_shakespeare.txt: real text, quick to train on."""

@@ -19,3 +19,11 @@ def shared_file(relative: str) -> Path:
 # Small enough that a run takes a second or two on 2 cores.
 TINY = ["--hidden", "48", "--embed-dim", "16", "--batch-size", "16", "--seq-len", "32", "--eval-every", "20",
         "--no-progress"]
+
+
+def validation_rows(run: Path) -> list[dict]:
+    """The rows of RUN/metrics.jsonl written at validations (the others record the training loss)."""
+    import json
+
+    rows = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [row for row in rows if "val_loss" in row]

@@ -164,3 +164,17 @@ def test_float32_fast_path_agrees_with_the_plain_loop(cell):
     torch.testing.assert_close(fast_out, plain_out, rtol=1e-5, atol=1e-6)
     for f, p in zip(fast_grads, plain_grads):
         torch.testing.assert_close(f, p, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["peephole", "layernorm-lstm"])
+def test_a_single_step_multiplies_plainly_and_agrees_with_the_plain_loop(cell):
+    """One step (generation with the model's own layers) does not re-lay the weight out:
+    that costs more than the one product it would speed up."""
+    torch.manual_seed(0)
+    layer = make_layer(cell, 8, 16)
+    assert RecurrentProduct(layer.weight_hh, torch.float32, 4, steps=1).packed is None
+    x, state = torch.randn(4, 1, 8), (torch.randn(1, 4, 16), torch.randn(1, 4, 16))
+    out, (h, c) = layer(x, state)
+    traced, (traced_h, traced_c), _ = layer.trace(x, state)
+    torch.testing.assert_close(out, traced, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(c, traced_c, rtol=1e-5, atol=1e-6)

@@ -76,6 +76,11 @@ class SequenceClassifier(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.features, config.num_classes)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are; predict_proba moves its inputs here."""
+        return self.head.weight.device
+
     def _run(self, layer: nn.Module, x: torch.Tensor, lengths: torch.Tensor, reverse: bool) -> torch.Tensor:
         if reverse:
             x = reverse_padded(x, lengths)
@@ -91,6 +96,7 @@ class SequenceClassifier(nn.Module):
 
     def sequence(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The last layer's outputs (B, T, features), zero at padded steps."""
+        lengths = lengths.to(ids.device)
         mask = mask_of(lengths, ids.shape[1]).unsqueeze(-1)
         if self.training and self.config.word_dropout > 0:
             dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
@@ -106,6 +112,7 @@ class SequenceClassifier(nn.Module):
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The pooled vector (B, features) the head reads."""
         out = self.sequence(ids, lengths)
+        lengths = lengths.to(out.device)
         pooling = self.config.pooling
         if pooling != "last":
             parts = []
@@ -118,7 +125,7 @@ class SequenceClassifier(nn.Module):
         # last: the forward direction ends at the last real token; the backward
         # direction ends (having read the whole sequence backwards) at the first.
         hidden = self.config.hidden_sizes[-1]
-        rows = torch.arange(out.shape[0])
+        rows = torch.arange(out.shape[0], device=out.device)
         last = out[rows, lengths - 1, :hidden]
         if not self.config.bidirectional:
             return last
@@ -130,11 +137,13 @@ class SequenceClassifier(nn.Module):
 
     @torch.inference_mode()
     def predict_proba(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (B, classes), in evaluation mode (no dropout)."""
+        """Class probabilities (B, classes) on the CPU, in evaluation mode (no dropout);
+        ids and lengths may be anywhere: they are moved to the model's device."""
         was_training = self.training
         self.eval()
         try:
-            return torch.softmax(self.forward(ids, lengths).float(), dim=-1)
+            logits = self.forward(ids.to(self.device), lengths.to(self.device))
+            return torch.softmax(logits.float(), dim=-1).cpu()
         finally:
             self.train(was_training)
 

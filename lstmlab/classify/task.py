@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import TrainConfig
+from ..distributed import Group
 from ..tokenizers import Tokenizer
 from .config import LabelledDataConfig
 from .data import Labelled
@@ -114,8 +115,14 @@ class ClassificationTask:
         ids, lengths, y = batch
         return F.cross_entropy(model(ids, lengths).float(), y), None
 
-    def evaluate(self, model: SequenceClassifier) -> dict[str, float]:
-        report = report_of(predict_encoded(model, self.val.ids), self.val.y, self.classes)
+    def evaluate(self, model: SequenceClassifier, group: Group = Group()) -> dict[str, float]:
+        # Each rank predicts its share of the texts; summing the ranks' rows (zeros
+        # elsewhere) gives every rank all the probabilities, for the same report.
+        rows = group.share(len(self.val))
+        probs = np.zeros((len(self.val), len(self.classes)))
+        probs[rows] = predict_encoded(model, self.val.ids[rows])
+        probs = group.sum_array(torch.from_numpy(probs)).numpy()
+        report = report_of(probs, self.val.y, self.classes)
         return {"val_loss": report.loss, "val_accuracy": report.accuracy, "val_macro_f1": report.macro_f1,
                 "val_error": 1.0 - report.accuracy}
 

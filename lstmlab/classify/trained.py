@@ -17,6 +17,7 @@ import numpy as np
 from .. import checkpoint
 from ..checkpoint import PathLike
 from ..config import field_names
+from ..devices import resolve_device
 from ..errors import LstmlabError
 from ..tokenizers import PAD, TOKENIZERS, UNK, Tokenizer, load_tokenizer
 from .config import ClassifyRunConfig, LabelledDataConfig
@@ -92,8 +93,10 @@ class Classifier:
         return report_of(self.predict_proba(labelled.texts), y, self.classes)
 
 
-def load(run_dir: PathLike) -> Classifier:
-    """Load a classifier run folder (config.json, tokenizer.json, model.safetensors)."""
+def load(run_dir: PathLike, device: Optional[str] = "auto") -> Classifier:
+    """Load a classifier run folder (config.json, tokenizer.json, model.safetensors) onto
+    `device`: auto (None too) picks cuda, then mps, then cpu; or cpu, cuda, cuda:N, mps."""
+    where = resolve_device(device)  # first: a device that is not here is the error to report
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise LstmlabError(f"no such run folder: {run_dir}; train one with: lstmlab classify train DATA --out {run_dir}")
@@ -103,8 +106,8 @@ def load(run_dir: PathLike) -> Classifier:
         raise LstmlabError(f"{run_dir}/{TOKENIZER_FILE} has {len(tokenizer)} symbols but config.json expects "
                            f"{config.model.vocab_size}; restore the run's files")
     model = SequenceClassifier(config.model)
-    checkpoint.load_weights(model, run_dir / checkpoint.BEST)
-    model.eval()
+    checkpoint.load_weights(model, run_dir / checkpoint.BEST)  # read on the CPU, then moved
+    model.to(where).eval()
     return Classifier(run_dir, config, tokenizer, model)
 
 

@@ -13,7 +13,8 @@ from ..classify.config import POOLINGS, TRAIN_DEFAULTS, ClassifierConfig, Labell
 from ..classify.metrics import plot_confusion
 from ..config import CELLS
 from ..errors import LstmlabError
-from .flags import add_progress_flag, add_run_flags, add_training_flags, default_of, given, items, layer_sizes, run_folder
+from .flags import (add_device_flag, add_progress_flag, add_run_flags, add_training_flags, default_of, given, items,
+                    layer_sizes, run_folder)
 
 DATA_HELP = ("labelled data: a CSV/TSV file (--text-column, --label-column), a folder with one sub-folder of "
              ".txt files per label (pos/, neg/), or a .tar.gz of such folders, read without unpacking")
@@ -140,6 +141,7 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("data", metavar="DATA", nargs="?", help=DATA_HELP + "; default: the run's held-out test set")
     p.add_argument("--png", metavar="PATH", help="where to draw the confusion matrix (default RUN/confusion-evaluate.png)")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object instead")
+    add_device_flag(p)
     _add_reading_flags(p, for_run=True)
 
     p = inner.add_parser("predict", help="classify texts: one line per text, label<TAB>probability<TAB>text",
@@ -152,6 +154,7 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--file", metavar="FILE", help="classify each line of FILE")
     p.add_argument("--encoding", default="utf-8", help="encoding of FILE (default utf-8)")
     p.add_argument("--json", action="store_true", help="JSON lines: text, label, probability and probabilities")
+    add_device_flag(p)
 
 
 READING = {"text_column", "label_column", "header", "delimiter", "quoting", "encoding", "map_labels",
@@ -180,8 +183,8 @@ def _train(args) -> None:
 
 
 def _evaluate(args) -> None:
-    clf = classify.load(args.run)
-    reading = given(args, {"command", "classify_command", "run", "data", "png", "json"})
+    clf = classify.load(args.run, device=args.device)
+    reading = given(args, {"command", "classify_command", "run", "data", "png", "json", "device"})
     report = clf.evaluate(args.data, **reading)
     png = Path(args.png) if args.png else Path(args.run) / "confusion-evaluate.png"
     if png.parent and not png.parent.is_dir():
@@ -236,7 +239,7 @@ def format_prediction(text: str, probs, classes: list[str], as_json: bool) -> st
 
 
 def _predict(args) -> None:
-    clf = classify.load(args.run)
+    clf = classify.load(args.run, device=args.device)
     classes = clf.classes
     for chunk in _texts(args):
         probs = clf.predict_proba(chunk)

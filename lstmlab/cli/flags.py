@@ -16,6 +16,8 @@ from ..errors import LstmlabError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+PRECISION_HELP = ("auto (default): bf16 autocast where the CPU has native bf16 (AVX512-BF16/AMX) or the GPU supports "
+                  "it, fp16 with a gradient scaler on older GPUs, else fp32; or bf16, fp16 (CUDA only), fp32")
 
 
 class Parser(argparse.ArgumentParser):
@@ -82,6 +84,25 @@ def add_progress_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="show_progress", action="store_false", default=None, help="hide the progress bar")
 
 
+def add_device_flag(p: argparse.ArgumentParser) -> None:
+    """--device, on every command that runs a model."""
+    p.add_argument("--device", metavar="DEVICE",
+                   help="where the model runs: auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """What every `train` command shares beyond its settings: the device, processes, watching."""
+    r = p.add_argument_group("devices, processes and logging")
+    add_device_flag(r)
+    r.add_argument("--nproc", type=int, metavar="N",
+                   help="train data-parallel in N processes on this machine (torch.distributed; the same as "
+                        "torchrun --nproc-per-node N -m lstmlab ...); each gets cores/N threads")
+    r.add_argument("--tensorboard", metavar="DIR",
+                   help="also write TensorBoard event files to DIR: losses, learning rate, speed, gradient norm")
+    r.add_argument("--log-every", type=int, metavar="STEPS",
+                   help=f"steps between training-loss records in metrics.jsonl (default {default_of(TrainConfig, 'log_every')})")
+
+
 def add_training_flags(p: argparse.ArgumentParser, task_defaults: dict[str, Any], monitor: bool = True,
                        batch: str = "texts per batch, of similar lengths") -> None:
     """Optimiser and budget flags of `classify train` and `forecast train`, with their task's defaults."""
@@ -100,14 +121,14 @@ def add_training_flags(p: argparse.ArgumentParser, task_defaults: dict[str, Any]
     g.add_argument("--clip", dest="clip_grad_norm", type=float, metavar="NORM",
                    help=f"clip the gradient norm to this (default {default('clip_grad_norm')}; 0 turns it off)")
     g.add_argument("--seed", type=int, help="seed of the weights and batch order (default 0)")
-    g.add_argument("--precision", choices=PRECISIONS,
-                   help=f"bf16, fp32 or auto: bf16 where the CPU has it natively (default {default('precision')})")
+    g.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
     b = p.add_argument_group("budget")
     b.add_argument("--minutes", type=float, help=f"wall-clock budget (default {default('minutes'):g})")
     b.add_argument("--epochs", type=float, help=f"passes over the training set (default {default('epochs'):g})")
     b.add_argument("--steps", dest="max_steps", type=int, metavar="N", help="optimiser steps")
     b.add_argument("--eval-every", type=int, metavar="STEPS", help="steps between validations and checkpoints (default: one epoch)")
     b.add_argument("--patience", type=int, help=f"stop after this many validations without improvement (default {default('patience')}; 0 = never)")
+    add_run_options(p)
     if monitor:
         b.add_argument("--monitor", choices=("loss", "accuracy"),
                        help="the validation score that picks the best checkpoint and stops early (default loss)")

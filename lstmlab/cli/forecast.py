@@ -12,7 +12,8 @@ from ..config import CELLS
 from ..errors import LstmlabError
 from ..forecast.config import DISTRIBUTIONS, MISSING_POLICIES, OUTPUTS, TRAIN_DEFAULTS
 from ..forecast.windows import TRANSFORMS
-from .flags import add_progress_flag, add_run_flags, add_training_flags, given, items, layer_sizes, run_folder
+from .flags import (add_device_flag, add_progress_flag, add_run_flags, add_training_flags, given, items, layer_sizes,
+                    run_folder)
 
 SERIES_HELP = ("a CSV file with a header row: a date column (parsed, sorted; the frequency is inferred) "
                "and numeric columns")
@@ -80,6 +81,7 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--season", type=int, metavar="N", help="seasonal naive's period and MASE's lag (default: the run's)")
     p.add_argument("--stride", type=int, metavar="N", help="points between origins (default: the run's)")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object instead")
+    add_device_flag(p)
 
     p = inner.add_parser("predict", help="forecast from the end of the series into a CSV (and a PNG)",
                          description="Forecast --steps points from the end of the run's series. Writes a CSV with "
@@ -90,6 +92,7 @@ def add_parser(sub, parser_class) -> None:
     p.add_argument("--out", required=True, metavar="FORECAST.csv", help="the CSV file to write")
     p.add_argument("--png", metavar="PATH", help="the plot to write (default: --out with .png)")
     p.add_argument("--interval", type=float, default=0.9, help="central share of a gaussian forecast's interval (default 0.9)")
+    add_device_flag(p)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -110,7 +113,7 @@ def _train(args) -> None:
 
 
 def _backtest(args) -> None:
-    run = forecast.load(args.run)
+    run = forecast.load(args.run, device=args.device)
     result = run.backtest(stride=args.stride, season=args.season)
     png = Path(args.run) / forecast.BACKTEST_PNG
     run.plot_backtest(result, png)
@@ -130,7 +133,7 @@ def _predict(args) -> None:
     png = Path(args.png) if args.png else out.with_suffix(".png")
     if png.parent and not png.parent.is_dir():
         raise LstmlabError(f"no such folder for --png: {png.parent}")
-    run = forecast.load(args.run)
+    run = forecast.load(args.run, device=args.device)
     frame = run.predict(args.steps, interval=args.interval)
     save_text_atomic(out, frame.to_csv(index=False))
     run.plot_predictions(frame, png, interval=args.interval)

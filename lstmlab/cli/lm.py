@@ -18,7 +18,7 @@ from ..lm.keras_import import import_keras
 from ..lm.summary import format_summary
 from ..lm.train import prepare, train
 from ..lm.trained import load
-from .flags import default_of, given, layer_sizes, run_folder
+from .flags import PRECISION_HELP, add_device_flag, add_run_options, default_of, given, layer_sizes, run_folder
 
 CORPUS_HELP = ("a .txt file, a folder of .txt files, an http(s) URL, gutenberg:<id>, "
                f"or a built-in corpus ({', '.join('builtin:' + n for n in BUILTIN_CORPORA)})")
@@ -96,9 +96,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--clip", dest="clip_grad_norm", type=float, metavar="NORM",
                    help=f"clip the gradient norm to this (default {default_of(t, 'clip_grad_norm')}; 0 turns it off)")
     g.add_argument("--seed", type=int, help="random seed; the same seed and settings give the same weights (default 0)")
-    g.add_argument("--precision", choices=PRECISIONS,
-                   help="bf16: matrix products in bfloat16 (about 2x faster on CPUs with AVX512-BF16/AMX); "
-                        "fp32: all float32; auto (default): bf16 where the CPU has native support")
+    g.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
 
     b = p.add_argument_group("budget and logging")
     b.add_argument("--minutes", type=float, help="wall-clock budget (default 10, unless --steps or --epochs is given)")
@@ -107,6 +105,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     b.add_argument("--eval-every", type=int, help=f"steps between validations and checkpoints (default {default_of(t, 'eval_every')})")
     b.add_argument("--eval-chars", type=int, help=f"validate on at most this many held-out characters, or words (default {default_of(obj, 'eval_chars'):,}; 0 = all)")
     b.add_argument("--patience", type=int, help=f"stop after this many validations without improvement (default {default_of(t, 'patience')}; 0 = never)")
+    add_run_options(p)
 
 
 def add_parsers(sub) -> None:
@@ -147,6 +146,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--top-p", type=float, help="sample only from the most likely characters (or words) that cover this probability")
     p.add_argument("--seed", type=int, help="random seed for reproducible samples")
     p.add_argument("--num-samples", type=int, default=1, help="samples to write, generated together as one batch (default 1)")
+    add_device_flag(p)
 
     p = sub.add_parser("evaluate", help="score a text with a trained model (bits per character, or perplexity per word)",
                        description="Score FILE under a trained model: bits and nats per character, or for a word-level "
@@ -154,6 +154,7 @@ def add_parsers(sub) -> None:
     p.add_argument("run", metavar="RUN", help="run folder made by lstmlab train")
     p.add_argument("file", metavar="FILE", help="text to score (cleaned the way the training text was)")
     p.add_argument("--encoding", default="utf-8", help="encoding of FILE (default utf-8)")
+    add_device_flag(p)
 
     p = sub.add_parser("import-keras", help="turn a Keras character model (.keras or .h5) into a run",
                        description="Convert a Keras Sequential character model (Embedding or one-hot input -> LSTM/GRU/"
@@ -191,6 +192,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--find", action="store_true", help="rank the units that track simple text features; print the "
                                                        "table and open the page on the best one")
     p.add_argument("--max-chars", type=int, default=5000, help="refuse texts longer than this (default 5000)")
+    add_device_flag(p)
 
 
 def _cmd_prepare(args) -> None:
@@ -206,7 +208,7 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_generate(args) -> None:
-    lm = load(args.run)
+    lm = load(args.run, device=args.device)
     options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                    num_samples=args.num_samples, seed=args.seed)
     if args.length is not None:  # else the model's own default: 400 characters or 100 words
@@ -225,7 +227,7 @@ def _cmd_generate(args) -> None:
 
 
 def _cmd_evaluate(args) -> None:
-    print(load(args.run).evaluate_file(args.file, encoding=args.encoding))
+    print(load(args.run, device=args.device).evaluate_file(args.file, encoding=args.encoding))
 
 
 def _cmd_summary(args) -> None:
@@ -249,7 +251,7 @@ def _cmd_inspect(args) -> None:
         raise LstmlabError("give the text to inspect with exactly one of --text \"...\" or --file FILE"
                            + (", not both" if both else ""))
     units = page.parse_units(args.units)
-    lm = load(args.run)
+    lm = load(args.run, device=args.device)
     out, png = page.check_out_paths(args.out, args.png)
     if args.file is not None and not Path(args.file).is_file():
         raise LstmlabError(f"no such file: {args.file}; give a text file with --file, or the text itself with --text")

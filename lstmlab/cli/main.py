@@ -5,13 +5,17 @@ own module (lm.py, classify.py, forecast.py) over the Python API; flags.py holds
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional
 
+from .. import distributed
+from ..devices import set_threads
 from ..errors import LstmlabError
 from ..trainer import TrainingInterrupted
 from ..version import __version__
 from . import classify, forecast, lm
+from .launch import launch
 from .flags import EXIT_INTERRUPTED, EXIT_USER_ERROR, Parser, subcommands
 
 
@@ -48,16 +52,6 @@ def help_markdown() -> str:
 COMMANDS = {**lm.COMMANDS, "classify": classify.run, "forecast": forecast.run}
 
 
-def _set_threads(threads: int) -> None:
-    import torch
-
-    if threads < 1:
-        raise LstmlabError(f"--threads must be at least 1, got {threads}")
-    # OpenMP threads wait for each other at every parallel region; when another program
-    # holds a core, the thread sharing it is descheduled and the rest wait (BENCHMARKS.md).
-    torch.set_num_threads(threads)
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     # Training logs are read live, often through a pipe or a file: flush each line.
     if hasattr(sys.stdout, "reconfigure"):
@@ -66,19 +60,33 @@ def main(argv: Optional[list[str]] = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return int(exc.code or 0)
+    if distributed.environment_rank() != 0:
+        sys.stdout = open(os.devnull, "w")  # one of several training processes: rank 0 speaks for all
+    nproc = getattr(args, "nproc", None)
+    if nproc is not None:
+        args.nproc = None  # how many processes, not a setting of the run
+        if nproc != 1 and not distributed.launched():
+            try:
+                return launch(nproc, list(sys.argv[1:] if argv is None else argv), args.resume or args.out)
+            except LstmlabError as exc:
+                print(f"lstmlab {args.command}: error: {exc}", file=sys.stderr)
+                return EXIT_USER_ERROR
     try:
         if args.threads is not None:
-            _set_threads(args.threads)
+            set_threads(args.threads)
             args.threads = None  # a process setting, not one of the command's (flags.given passes on what is set)
         COMMANDS[args.command](args)
     except LstmlabError as exc:
-        print(f"lstmlab {args.command}: error: {exc}", file=sys.stderr)
+        if distributed.reports(exc):
+            print(f"lstmlab {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except TrainingInterrupted as exc:
-        print(f"lstmlab: {exc}", file=sys.stderr)
+        if distributed.reports(exc):
+            print(f"lstmlab: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("lstmlab: interrupted", file=sys.stderr)
+        if distributed.reports(KeyboardInterrupt()):
+            print("lstmlab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `lstmlab generate RUN | head`
         sys.stderr.close()

@@ -78,6 +78,11 @@ class Forecaster(nn.Module):
             self.head.weight.zero_()
             self.head.bias.zero_()
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are; predict moves its input here."""
+        return self.head.weight.device
+
     def _encode(self, x: torch.Tensor, states: Optional[State] = None) -> tuple[torch.Tensor, State]:
         """x (B, T, F) -> the last layer's outputs (B, T, H) and each layer's state."""
         x, states = self.rnn(x, states)
@@ -128,11 +133,12 @@ class Forecaster(nn.Module):
 
     @torch.inference_mode()
     def predict(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """{"mean": (B, horizon)} and, for gaussian, {"std": (B, horizon)}, in evaluation mode (no dropout)."""
+        """{"mean": (B, horizon)} and, for gaussian, {"std": (B, horizon)}, on the CPU, in evaluation
+        mode (no dropout); x may be anywhere: it is moved to the model's device."""
         was_training = self.training
         self.eval()
         try:
-            mean, std = self._forecast(x)
-            return {"mean": mean.float()} | ({"std": std.float()} if std is not None else {})
+            mean, std = self._forecast(x.to(self.device))
+            return {"mean": mean.float().cpu()} | ({"std": std.float().cpu()} if std is not None else {})
         finally:
             self.train(was_training)

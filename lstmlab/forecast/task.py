@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..config import TrainConfig
+from ..distributed import Group
 from .model import Forecaster
 
 
@@ -42,15 +43,23 @@ class ForecastTask:
         return model.loss(x, y), None
 
     @torch.inference_mode()
-    def evaluate(self, model: Forecaster) -> dict[str, float]:
-        was_training = model.training
-        model.eval()
-        try:
-            loss = float(model.loss(self.val_x, self.val_y))
-            mean = model.predict(self.val_x)["mean"]
-        finally:
-            model.train(was_training)
-        return {"val_loss": loss, "val_mae": float((mean - self.val_y).abs().mean())}
+    def evaluate(self, model: Forecaster, group: Group = Group()) -> dict[str, float]:
+        """The validation windows' mean loss and absolute error; each rank scores its share."""
+        rows = group.share(len(self.val_x))
+        x, y = self.val_x[rows], self.val_y[rows]
+        loss_sum = error_sum = 0.0
+        if len(x):
+            was_training = model.training
+            model.eval()
+            device = next(model.parameters()).device
+            try:
+                loss_sum = float(model.loss(x.to(device), y.to(device))) * len(x)
+                mean = model.predict(x)["mean"]
+            finally:
+                model.train(was_training)
+            error_sum = float((mean.cpu() - y).abs().mean()) * len(x)
+        loss_sum, error_sum = group.sum([loss_sum, error_sum])
+        return {"val_loss": loss_sum / len(self.val_x), "val_mae": error_sum / len(self.val_x)}
 
     @staticmethod
     def describe(metrics: dict[str, float]) -> str:

@@ -120,7 +120,7 @@ class ForecasterRecipe:
         return Setup(model, ForecastTask(train_set, val_set, train_cfg), train_cfg, summary)
 
     def reopen(self, run_dir: Path, log) -> Setup:
-        run = open_run(run_dir)
+        run = open_run(run_dir, device="cpu")  # the trainer moves the model to its own device
         task = ForecastTask(run.prepared.windows("train"), run.prepared.windows("val"), run.config.train)
         return Setup(Forecaster(run.config.model), task, run.config.train)
 

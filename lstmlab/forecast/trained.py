@@ -27,6 +27,7 @@ import torch
 from .. import checkpoint
 from ..checkpoint import PathLike
 from ..config import require
+from ..devices import resolve_device
 from ..errors import LstmlabError
 from ..plots import plot_backtest, plot_forecast
 from .backtest import BacktestResult, backtest as run_backtest, baseline_forecasters, infer_season
@@ -263,8 +264,10 @@ def _normal_quantile(p: float) -> float:
     return float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(p, dtype=torch.float64)))
 
 
-def open_run(run_dir: Path) -> ForecastRun:
-    """A run folder's parts, with whatever weights the model was built with (not loaded)."""
+def open_run(run_dir: Path, device: Optional[str] = "auto") -> ForecastRun:
+    """A run folder's parts, with whatever weights the model was built with (not loaded),
+    the model on `device`: auto (None too) picks cuda, then mps, then cpu; or cpu, cuda, cuda:N, mps."""
+    where = resolve_device(device)  # first: a device that is not here is the error to report
     if not run_dir.is_dir():
         raise LstmlabError(f"no such run folder: {run_dir}; train one with: lstmlab forecast train SERIES.csv --out {run_dir}")
     config = ForecastRunConfig.load(run_dir / "config.json")
@@ -277,12 +280,13 @@ def open_run(run_dir: Path) -> ForecastRun:
         scaler = Scaler.from_dict(json.loads((run_dir / SCALER_FILE).read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise LstmlabError(f"{run_dir / SCALER_FILE} is missing or damaged ({exc}); restore it or retrain the run") from None
-    return ForecastRun(run_dir, config, loaded, scaler, Forecaster(config.model))
+    return ForecastRun(run_dir, config, loaded, scaler, Forecaster(config.model).to(where))
 
 
-def load(run_dir: PathLike) -> ForecastRun:
-    """Load a forecasting run folder (config.json, series.csv, scaler.json, model.safetensors)."""
-    run = open_run(Path(run_dir))
+def load(run_dir: PathLike, device: Optional[str] = "auto") -> ForecastRun:
+    """Load a forecasting run folder (config.json, series.csv, scaler.json, model.safetensors)
+    onto `device` (see open_run)."""
+    run = open_run(Path(run_dir), device)
     checkpoint.load_weights(run.model, run.run_dir / checkpoint.BEST)
     run.model.eval()
     return run

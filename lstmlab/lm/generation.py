@@ -1,12 +1,15 @@
 """Fast character-by-character generation: one recurrent step per new symbol.
 
 After the prompt has been read (in one pass, by the model itself), each new
-character needs one step of every layer on a batch of N streams. At N = 1 that
-step is a handful of matrix-vector products, and two things dominate its cost:
-framework overhead per call, and how fast the weights stream from cache.
-PyTorch's CPU matrix-vector path was several times slower here than NumPy's
-BLAS when we profiled it (benchmarks/generation_speed.py times the result), so the step runs in NumPy on
-float32 copies of the model's own weights, laid out once:
+character needs one step of every layer on a batch of N streams. Two steppers
+take that step:
+
+NumpyStepper, on a CPU at small batches. At N = 1 the step is a handful of
+matrix-vector products, and two things dominate its cost: framework overhead
+per call, and how fast the weights stream from cache. PyTorch's CPU
+matrix-vector path was several times slower here than NumPy's BLAS when we
+profiled it (benchmarks/generation_speed.py times the result), so the step
+runs in NumPy on float32 copies of the model's own weights, laid out once:
 
     LSTM / RNN / peephole layer:  z = [W_ih | W_hh] @ [x; h] + b      one product
                        (first layer: W_ih @ embedding[id] + b is a table row)
@@ -15,19 +18,38 @@ float32 copies of the model's own weights, laid out once:
     layer-norm LSTM:   the two products are normalised apart, so they stay apart
                        too (the first layer's normalised input part is a table).
 
-The equations are those of cells.py (gate order i, f, g, o for the LSTM kinds;
-r, z, n for GRU); tests check greedy generation against the model's own forward
-pass for every cell.
+TorchStepper, on a GPU (or MPS), and on a CPU at larger batches: one call of
+the model's own `features` per step on the model's device, the head there too;
+only the logits (N, V) come back to the CPU.
+
+Both sample in NumPy from the same seeded Generator, with the temperature and
+the suppressed ids folded into the same head weights (FoldedHead), so a seed
+gives the same text whichever stepper runs. The NumPy equations are those of
+cells.py (gate order i, f, g, o for the LSTM kinds; r, z, n for GRU); tests
+check greedy generation against the model's own forward pass for every cell,
+and the two steppers against each other.
 Shapes: N streams, H hidden size, V vocabulary size.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
+import torch
 
 from ..cells import LSTM_KINDS
+
+# On a CPU, NumPy's step is faster up to about this many streams, PyTorch's above.
+# A 2x512 LSTM on the 2-core development machine, chars/s NumPy / PyTorch, two
+# threads (one each):
+#     1 stream  6,118 / 360  (5,467 / 297)      64 streams  23,619 / 19,880  (13,429 / 10,116)
+#     8 streams 12,963 / 2,918 (7,854 / 2,155)  96 streams  24,200 / 17,760  (13,545 / 13,604)
+#                                               256 streams 23,305 / 29,600  (14,807 / 19,200)
+# nn.LSTM's oneDNN kernel re-lays its weights out at every call, which only a large
+# batch pays back. benchmarks/generation_speed.py --compare-steppers measures both.
+NUMPY_MAX_BATCH_ON_CPU = 64
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -112,15 +134,63 @@ class _Layer:
         return h, (h, c)
 
 
-class Generator:
+def numpy_steps_faster(device: torch.device, batch: int) -> bool:
+    """Which stepper generates fastest for `batch` streams on `device`: NumPy's on a CPU at small batches."""
+    return device.type == "cpu" and batch <= NUMPY_MAX_BATCH_ON_CPU
+
+
+@dataclass(frozen=True)
+class FoldedHead:
+    """The output layer with the temperature and the suppressed ids folded in once,
+    so each step's logits come out of one product ready to sample."""
+
+    weight_t: np.ndarray  # (H, V), float32
+    bias: np.ndarray  # (V,), float32; -inf at the suppressed ids
+
+    @classmethod
+    def of(cls, head: torch.nn.Linear, temperature: float, suppress: Sequence[int]) -> "FoldedHead":
+        weight = head.weight.detach().float().cpu().numpy()
+        bias = head.bias.detach().float().cpu().numpy().copy()
+        bias[list(suppress)] = -np.inf
+        if temperature not in (0, 1):
+            weight, bias = weight / temperature, bias / temperature
+        return cls(np.ascontiguousarray(weight.T), bias)
+
+
+class Stepper:
+    """Steps N streams one symbol at a time and samples each next symbol."""
+
+    def start(self, hidden: torch.Tensor):
+        """The prompt's last top-layer output (N, H), in the form `logits` reads."""
+        raise NotImplementedError
+
+    def logits(self, hidden) -> np.ndarray:
+        """Top-layer output -> (N, V) float32 logits on the CPU, temperature applied."""
+        raise NotImplementedError
+
+    def step(self, ids: np.ndarray):
+        """ids (N,) -> the next top-layer output."""
+        raise NotImplementedError
+
+    def sample(self, hidden, length: int, temperature: float, top_k: Optional[int], top_p: Optional[float],
+               rng: np.random.Generator) -> Iterator[np.ndarray]:
+        for i in range(length):
+            # The head already holds the temperature: sample at 1 (or greedily at 0).
+            next_ids = sample_next(self.logits(hidden), 0.0 if temperature == 0 else 1.0, top_k, top_p, rng)
+            yield next_ids
+            if i + 1 < length:
+                hidden = self.step(next_ids)
+
+
+class NumpyStepper(Stepper):
     """Holds the model's weights as NumPy arrays and steps N streams at once."""
 
-    def __init__(self, model, state, batch: int):
+    def __init__(self, model, state, batch: int, head: FoldedHead):
         cfg = model.config
         to_np = lambda t: t.detach().float().cpu().numpy()  # noqa: E731
         embedding = to_np(model.embedding.weight)
         self.layers = [_Layer(layer, embedding if i == 0 else None) for i, layer in enumerate(model.rnn.layers)]
-        self.head_w, self.head_b = to_np(model.head.weight), to_np(model.head.bias)
+        self.head = head
         two_part = cfg.cell in LSTM_KINDS
         # Per layer: (h, c) for the LSTM kinds, h otherwise, each (N, H).
         self.state = []
@@ -132,6 +202,12 @@ class Generator:
                 parts = tuple(to_np(t[0]) for t in state[i])
                 self.state.append(parts if two_part else parts[0])
 
+    def start(self, hidden: torch.Tensor) -> np.ndarray:
+        return hidden.float().cpu().numpy()
+
+    def logits(self, hidden: np.ndarray) -> np.ndarray:
+        return hidden @ self.head.weight_t + self.head.bias
+
     def step(self, ids: np.ndarray) -> np.ndarray:
         """ids (N,) -> top-layer output (N, H)."""
         x = None
@@ -139,20 +215,28 @@ class Generator:
             x, self.state[i] = layer.step(x, ids, self.state[i])
         return x
 
-    def sample(self, hidden: np.ndarray, length: int, temperature: float, top_k: Optional[int],
-               top_p: Optional[float], rng: np.random.Generator, suppress: Sequence[int]) -> Iterator[np.ndarray]:
-        # Fold the temperature and the suppressed ids into the head once, so
-        # each step's logits come out of one product ready to sample.
-        weight, bias = self.head_w, self.head_b.copy()
-        bias[list(suppress)] = -np.inf
-        if temperature not in (0, 1):
-            weight, bias = weight / temperature, bias / temperature
-        weight_t = np.ascontiguousarray(weight.T)  # (H, V)
-        for i in range(length):
-            next_ids = sample_next(hidden @ weight_t + bias, 0.0 if temperature == 0 else 1.0, top_k, top_p, rng)
-            yield next_ids
-            if i + 1 < length:
-                hidden = self.step(next_ids)
+
+class TorchStepper(Stepper):
+    """Steps with the model itself on its own device: one `features` call per symbol."""
+
+    def __init__(self, model, state, batch: int, head: FoldedHead):
+        self.model, self.state, self.device = model, state, model.device
+        self.weight_t = torch.from_numpy(head.weight_t).to(self.device)
+        self.bias = torch.from_numpy(head.bias).to(self.device)
+
+    def start(self, hidden: torch.Tensor) -> torch.Tensor:
+        return hidden
+
+    def logits(self, hidden: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            return torch.addmm(self.bias, hidden.float(), self.weight_t).cpu().numpy()
+
+    def step(self, ids: np.ndarray) -> torch.Tensor:
+        # Each step in its own inference_mode: the caller's code between steps runs in its own mode.
+        with torch.inference_mode():
+            ids = torch.from_numpy(np.asarray(ids, dtype=np.int64)).to(self.device)
+            hidden, self.state = self.model.features(ids[:, None], self.state)  # (N, 1, H)
+            return hidden[:, 0]
 
 
 def sample_next(logits: np.ndarray, temperature: float = 1.0, top_k: Optional[int] = None,

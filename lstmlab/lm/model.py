@@ -18,9 +18,12 @@ import torch
 from torch import nn
 
 from ..cells import Gates
+from ..errors import LstmlabError
 from ..stack import RecurrentStack, State
 from .config import ModelConfig
-from .generation import Generator
+from .generation import FoldedHead, NumpyStepper, TorchStepper, numpy_steps_faster
+
+STEPPERS = {"numpy": NumpyStepper, "torch": TorchStepper}
 
 
 class RecurrentLM(nn.Module):
@@ -38,6 +41,11 @@ class RecurrentLM(nn.Module):
         if config.tie_embeddings:
             self.head.weight = self.embedding.weight
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are; the inference methods move their inputs here."""
+        return self.head.weight.device
+
     def features(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
         """ids (B, T) -> top-layer outputs (B, T, H), before dropout and head."""
         return self.rnn(self.embedding(ids), state)
@@ -53,11 +61,24 @@ class RecurrentLM(nn.Module):
 
     def trace(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State, list[Gates]]:
         """ids (B, T) -> logits (B, T, V), new state, and per layer the gate values
-        {name: (B, T, H)} that the cells computed on the way (cells.GATE_NAMES)."""
+        {name: (B, T, H)} that the cells computed on the way (cells.GATE_NAMES).
+        Runs on the model's device; returns CPU tensors."""
         self.eval()
         with torch.inference_mode():
-            hidden, state, gates = self.rnn.trace(self.embedding(ids), state)
-            return self.head(hidden), state, gates
+            hidden, state, gates = self.rnn.trace(self.embedding(ids.to(self.device)), to_device(state, self.device))
+            cpu = torch.device("cpu")
+            return self.head(hidden).cpu(), to_device(state, cpu), [{k: v.cpu() for k, v in g.items()} for g in gates]
+
+    def next_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) -> the logits (B, V) of the symbol after each row, on the CPU. With T = 0
+        nothing has been read: the head sees the all-zero state."""
+        self.eval()
+        with torch.inference_mode():
+            if ids.shape[1] == 0:
+                hidden = torch.zeros(ids.shape[0], self.config.hidden_sizes[-1], device=self.device)
+            else:
+                hidden = self.features(ids.to(self.device))[0][:, -1]
+            return self.head(hidden).cpu()
 
     def generate(
         self,
@@ -68,6 +89,7 @@ class RecurrentLM(nn.Module):
         top_p: Optional[float] = None,
         seed: Optional[int] = None,
         suppress: Sequence[int] = (),
+        stepper: Optional[str] = None,
     ) -> Iterator[np.ndarray]:
         """Yield `length` arrays of next-symbol ids, each (N,), for N prompts (N, P) at once.
 
@@ -75,16 +97,32 @@ class RecurrentLM(nn.Module):
         single recurrent step, because the state is carried (the seeds re-read a
         50-character window for every character instead). An empty prompt
         (P = 0) starts from a fresh, all-zero state. Ids in `suppress` (the
-        unknown symbol) are never produced. The same seed gives the same text.
+        unknown symbol) are never produced. The same seed gives the same text,
+        on whichever device and stepper (generation.py) runs the steps:
+        `stepper` "numpy" or "torch", or None for the faster one on this device
+        at this batch size.
         """
+        if stepper is not None and stepper not in STEPPERS:
+            raise LstmlabError(f"unknown stepper {stepper!r}; choose numpy, torch or None (the faster here)")
         self.eval()
+        batch = prompt.shape[0]
         with torch.inference_mode():
             if prompt.shape[1] > 0:
-                hidden, state = self.features(prompt)
-                hidden = hidden[:, -1].float().numpy()
+                hidden, state = self.features(prompt.to(self.device))
+                hidden = hidden[:, -1]
             else:
-                hidden = np.zeros((prompt.shape[0], self.config.hidden_sizes[-1]), dtype=np.float32)
+                hidden = torch.zeros(batch, self.config.hidden_sizes[-1], device=self.device)
                 state = None
-            stepper = Generator(self, state, prompt.shape[0])
+            if stepper is None:
+                stepper = "numpy" if numpy_steps_faster(self.device, batch) else "torch"
+            steps = STEPPERS[stepper](self, state, batch, FoldedHead.of(self.head, temperature, suppress))
+            hidden = steps.start(hidden)
         rng = np.random.default_rng(seed)
-        yield from stepper.sample(hidden, length, temperature, top_k, top_p, rng, suppress)
+        yield from steps.sample(hidden, length, temperature, top_k, top_p, rng)
+
+
+def to_device(state: Optional[State], device: torch.device) -> Optional[State]:
+    """A recurrent state (one tuple of tensors per layer) moved to `device`."""
+    if state is None:
+        return None
+    return [tuple(t.to(device) for t in layer) for layer in state]

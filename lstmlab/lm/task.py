@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import TrainConfig
+from ..distributed import Group
 from ..errors import LstmlabError
 from ..stack import State
 from .config import ObjectiveConfig
@@ -65,11 +66,16 @@ class LanguageModelTask:
         # that cut is what makes back-propagation through time "truncated".
         return loss, [tuple(t.detach() for t in layer) for layer in state]
 
-    def evaluate(self, model: RecurrentLM) -> dict[str, float]:
+    def evaluate(self, model: RecurrentLM, group: Group = Group()) -> dict[str, float]:
         if self.objective.objective == "window":
-            nll, count = score_batches(model, eval_windows(self.val, self.objective.window, self.objective.step), stateful=False)
+            batches = eval_windows(self.val, self.objective.window, self.objective.step)
         else:
-            nll, count = score_tokens(model, self.val, self.objective.seq_len)
+            batches = eval_streams(self.val, self.objective.seq_len)
+        # Each rank scores its share of the rows (streams, or windows) of every batch.
+        nll, count = score_batches(model, (share_rows(batch, group) for batch in batches),
+                                   stateful=self.objective.objective != "window")
+        nll, count = group.sum([nll, count])
+        count = int(count)
         loss = nll / max(count, 1)
         if self.unit == "word":  # nats per word, and perplexity: bits per character make no sense for words
             return {"val_loss": loss, "val_ppl": math.exp(min(loss, 700.0)), "val_words": count}
@@ -86,12 +92,22 @@ def score_tokens(model: RecurrentLM, tokens: np.ndarray, seq_len: int = 256) -> 
     return score_batches(model, eval_streams(tokens, seq_len), stateful=True)
 
 
+def share_rows(batch: tuple[torch.Tensor, ...], group: Group) -> tuple[torch.Tensor, ...]:
+    rows = group.share(batch[0].shape[0])
+    return tuple(t[rows] for t in batch)
+
+
 def score_batches(model: RecurrentLM, batches: Iterable, stateful: bool) -> tuple[float, int]:
+    """Total negative log-likelihood (nats) and count of the targets in `batches`, on the model's device."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     nll, count, state = 0.0, 0, None
     with torch.inference_mode():
         for x, y in batches:
+            if x.shape[0] == 0:
+                continue
+            x, y = x.to(device), y.to(device)
             if stateful:
                 logits, state = model(x, state)
             else:

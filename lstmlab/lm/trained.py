@@ -23,6 +23,7 @@ import torch
 
 from .. import checkpoint
 from ..checkpoint import PathLike
+from ..devices import resolve_device
 from ..errors import LstmlabError
 from ..inspect.inspection import Inspection
 from ..tokenizers import PAD_ID, UNK_ID, Joiner, WordTokenizer, load_tokenizer
@@ -31,7 +32,6 @@ from .config import RunConfig
 from .model import RecurrentLM
 from .task import LN2, score_tokens
 from .vocab import CharVocab
-
 
 
 def warn(message: str) -> None:
@@ -118,11 +118,10 @@ class LanguageModel:
         """ids (T,), next-symbol probabilities (T + 1, V) from the empty state onwards, per-layer gates."""
         ids = self.encode(text, warn)
         logits, _, gates = self.model.trace(torch.from_numpy(ids).long()[None])
-        with torch.inference_mode():
-            # Before the first character the state is all zeros, so the head sees h = 0.
-            start = self.model.head(torch.zeros(1, 1, self.config.model.hidden_sizes[-1]))
-            logits = torch.cat([start, logits], dim=1)[0].double()
-            return ids, torch.softmax(logits, dim=-1).numpy(), gates
+        # Before the first character nothing has been read: the head sees the all-zero state.
+        start = self.model.next_logits(torch.zeros(1, 0, dtype=torch.long))
+        logits = torch.cat([start[:, None], logits], dim=1)[0].double()
+        return ids, torch.softmax(logits, dim=-1).numpy(), gates
 
     def evaluate(self, text: str, warn: Optional[Callable[[str], None]] = warn) -> Score:
         """Average negative log-likelihood of `text` under the model, each character given all before it."""
@@ -243,15 +242,9 @@ class WordLanguageModel(LanguageModel):
         if top is not None and top < 1:
             raise LstmlabError(f"top must be at least 1 (or None for every word), got {top}")
         ids = torch.from_numpy(self.encode(self.normalize(text), warn)).long()
-        with torch.inference_mode():
-            if len(ids):
-                logits, _ = self.model(ids[None])
-                logits = logits[0, -1]
-            else:  # nothing read yet: the all-zero state
-                logits = self.model.head(torch.zeros(self.config.model.hidden_sizes[-1]))
-            logits = logits.double()
-            logits[PAD_ID] = -math.inf  # padding is never a next word
-            probs = torch.softmax(logits, dim=-1).numpy()
+        logits = self.model.next_logits(ids[None])[0].double()  # nothing read yet: the all-zero state's
+        logits[PAD_ID] = -math.inf  # padding is never a next word
+        probs = torch.softmax(logits, dim=-1).numpy()
         probs[PAD_ID] = -1.0  # sorts last, and is cut below
         order = np.argsort(-probs, kind="stable")[: (len(probs) - 1 if top is None else min(top, len(probs) - 1))]
         return {self.tokenizer.symbols[i]: float(probs[i]) for i in order}
@@ -271,9 +264,11 @@ class WordLanguageModel(LanguageModel):
         return WordScore(nll / count, count, float(np.mean(ids[1:] == UNK_ID)))
 
 
-def load(run_dir: PathLike) -> LanguageModel:
+def load(run_dir: PathLike, device: Optional[str] = "auto") -> LanguageModel:
     """Load a trained run folder (config.json, vocab.json or, for a word-level
-    run, tokenizer.json, model.safetensors)."""
+    run, tokenizer.json, model.safetensors) onto `device`: auto (None too) picks
+    cuda, then mps, then cpu; or cpu, cuda, cuda:N, mps."""
+    where = resolve_device(device)  # first: a device that is not here is the error to report
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise LstmlabError(f"no such run folder: {run_dir}; train one with: lstmlab train CORPUS --out {run_dir}")
@@ -284,8 +279,8 @@ def load(run_dir: PathLike) -> LanguageModel:
     if len(vocab) != config.model.vocab_size:
         raise LstmlabError(f"{run_dir}/{vocab_file} has {len(vocab)} symbols but config.json expects {config.model.vocab_size}; restore the run's files")
     model = RecurrentLM(config.model)
-    checkpoint.load_weights(model, run_dir / checkpoint.BEST)
-    model.eval()
+    checkpoint.load_weights(model, run_dir / checkpoint.BEST)  # read on the CPU, then moved
+    model.to(where).eval()
     if word:
         return WordLanguageModel(run_dir, config, vocab, model)
     return LanguageModel(run_dir, config, vocab, model)

@@ -16,7 +16,7 @@ import torch
 import lstmlab.classify as classify
 from lstmlab.checkpoint import BEST, LAST
 
-from tests.helpers import shared_file
+from tests.helpers import shared_file, validation_rows
 
 IMDB = "sentiment/sentiment_labelled_sentences/imdb_labelled.txt"
 TWEETS = "sentiment/twitter_airline/Tweets.csv"
@@ -56,7 +56,7 @@ def test_a_short_training_run_beats_chance_and_the_baseline_is_reported(imdb_run
     text = "\n".join(lines)
     for expected in ("macro-F1", "confusion matrix", "baseline: TF-IDF", "precision  recall", "max length"):
         assert expected in text, expected
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    metrics = validation_rows(run)
     assert {"val_loss", "val_accuracy", "val_macro_f1"} <= set(metrics[-1])
     assert set(clf.predict(["A wonderful, moving film.", "Awful. A total waste of time."])) <= {"0", "1"}
 

@@ -8,7 +8,7 @@ from lstmlab.config import CELLS
 
 from lstmlab.lm.config import ModelConfig
 from lstmlab.errors import LstmlabError
-from lstmlab.lm.generation import sample_next
+from lstmlab.lm.generation import NUMPY_MAX_BATCH_ON_CPU, numpy_steps_faster, sample_next
 from lstmlab.lm.model import RecurrentLM
 
 
@@ -59,6 +59,44 @@ def test_greedy_generation_follows_argmax_of_the_full_forward(cell):
         logits, _ = model(seq)
         seq = torch.cat([seq, logits[:, -1].argmax(-1, keepdim=True)], dim=1)
     assert torch.equal(generated.long(), seq[:, 3:])
+
+
+def _perturbed_model(cell: str) -> RecurrentLM:
+    """A small model with non-trivial peepholes and norms (not their zero/one starting values)."""
+    torch.manual_seed(2)
+    model = RecurrentLM(ModelConfig(vocab_size=15, cell=cell, hidden_sizes=(32, 24), embed_dim=8)).eval()
+    with torch.no_grad():
+        for p in model.rnn.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    return model
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_numpy_and_torch_steppers_write_the_same_text(cell, batch):
+    """generate() steps in NumPy on a CPU at small batches and with the model's own
+    layers elsewhere: a seed gives the same text either way, greedy or sampled."""
+    model = _perturbed_model(cell)
+    prompt = torch.randint(1, 15, (batch, 5))
+
+    def text(stepper, **options):
+        return np.stack(list(model.generate(prompt, 40, stepper=stepper, suppress=(0,), **options)), axis=1)
+
+    for options in (dict(temperature=0), dict(temperature=0.8, seed=7),
+                    dict(temperature=1.3, top_k=4, top_p=0.9, seed=1)):
+        np.testing.assert_array_equal(text("numpy", **options), text("torch", **options), err_msg=str(options))
+    empty = torch.zeros(batch, 0, dtype=torch.long)  # an empty prompt: both start from the all-zero state
+    assert np.array_equal(np.stack(list(model.generate(empty, 20, temperature=0, stepper="numpy"))),
+                          np.stack(list(model.generate(empty, 20, temperature=0, stepper="torch"))))
+
+
+def test_the_stepper_follows_the_device_and_the_batch_size():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 0)
+    assert numpy_steps_faster(cpu, 1) and not numpy_steps_faster(cpu, NUMPY_MAX_BATCH_ON_CPU + 1)
+    assert not numpy_steps_faster(gpu, 1) and not numpy_steps_faster(torch.device("mps"), 1)
+    model = _perturbed_model("lstm")
+    with pytest.raises(LstmlabError, match="stepper"):
+        next(model.generate(torch.zeros(1, 0, dtype=torch.long), 5, stepper="jax"))
 
 
 def test_generate_suppresses_ids_and_batches_samples():

@@ -17,11 +17,11 @@ import lstmlab
 from lstmlab.checkpoint import BEST, LAST
 from lstmlab.config import CELLS
 
-from tests.helpers import TINY
+from tests.helpers import TINY, validation_rows
 
 
 def val_losses(run: Path) -> list[float]:
-    return [json.loads(line)["val_loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [row["val_loss"] for row in validation_rows(run)]
 
 
 @pytest.mark.parametrize("cell", CELLS)

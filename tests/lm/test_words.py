@@ -15,7 +15,7 @@ from lstmlab.errors import LstmlabError
 from lstmlab.tokenizers import PAD, PAD_ID, UNK, UNK_ID, Joiner, WordTokenizer, load_tokenizer
 from lstmlab.lm.trained import WordLanguageModel, WordScore
 
-from tests.helpers import TINY, shared_file
+from tests.helpers import TINY, shared_file, validation_rows
 
 # Sentence -> how it reads after tokenising and joining again (lowercased).
 ROUND_TRIPS = {
@@ -116,7 +116,7 @@ def word_run(tmp_path_factory):
 def test_word_model_lowers_validation_perplexity(word_run):
     run, lm, lines = word_run
     assert isinstance(lm, WordLanguageModel)
-    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    metrics = validation_rows(run)
     ppl = [m["val_ppl"] for m in metrics]
     assert ppl[0] > 1000 and ppl[-1] < ppl[0] / 4, ppl  # about the vocabulary size before training
     assert all(abs(m["val_ppl"] - math.exp(m["val_loss"])) < 1e-6 * m["val_ppl"] for m in metrics)
