@@ -163,7 +163,8 @@ class Trainer:
         if self.group.active:
             # Rank 0's weights are broadcast here, so every rank starts from the same model.
             self.loss_module = DistributedDataParallel(
-                self.loss_module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.loss_module, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                gradient_as_bucket_view=True)
             if not self.group.leader:
                 torch.manual_seed(rank_seed(config.seed, self.group.rank))
         self.tensorboard = tensorboard if self.group.leader else None

@@ -21,7 +21,8 @@ from ..errors import LstmlabError
 from ..runs import Setup, train_run
 from ..trainer import Trainer
 from ..version import __version__
-from .config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, check_level_settings, with_word_defaults
+from .config import (DataConfig, ModelConfig, ObjectiveConfig, RunConfig, check_level_settings, with_budget_defaults,
+                     with_word_defaults)
 from .data import PreparedCorpus, is_prepared
 from .model import RecurrentLM
 from .prepare import prepare as prepare_corpus
@@ -86,6 +87,13 @@ class LanguageModelRecipe:
             check_level_settings(settings)
         if level == "word":  # word-level defaults (embedding, dropout, seq_len, lr) where not given
             settings = with_word_defaults(settings)
+        else:
+            chosen = with_budget_defaults(settings)
+            picked = {k: v for k, v in chosen.items() if k not in settings}
+            if picked:
+                log("a budget under a minute: " + ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in picked.items())
+                    + " (more and larger steps learn more in seconds; give any of them to choose otherwise)")
+            settings = chosen
         parts = split_settings(settings, OWNERS)
         # Build every config before the (possibly slow) prepare step, so a bad flag fails at once.
         train_cfg = task_train_config({}, parts["train"])
