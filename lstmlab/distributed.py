@@ -78,6 +78,11 @@ class Group:
         the first `rows % world` ranks taking one more (numpy.array_split's rule)."""
         return share_of(rows, self.rank, self.world)
 
+    def rows_of(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """This rank's share of a batch: the same rows of each of its tensors (rows first)."""
+        rows = self.share(batch[0].shape[0])
+        return tuple(t[rows] for t in batch)
+
     def sum(self, values: Sequence[float]) -> list[float]:
         """Each value summed over all ranks (float64)."""
         if not self.active:
@@ -112,8 +117,8 @@ class Group:
         padded[: tensor.shape[0]] = tensor
         parts = [torch.empty_like(padded) for _ in range(self.world)]
         dist.all_gather(parts, padded)
-        pieces = [part[: share_of(total, r, self.world).stop - share_of(total, r, self.world).start]
-                  for r, part in enumerate(parts)]
+        sizes = [len(range(total)[share_of(total, r, self.world)]) for r in range(self.world)]
+        pieces = [part[:n] for part, n in zip(parts, sizes)]
         return torch.cat(pieces).to(tensor.device)
 
     def agree(self, failure: Optional[BaseException]) -> None:

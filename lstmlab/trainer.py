@@ -158,7 +158,8 @@ class Trainer:
         self.progress = Progress(processes=self.group.world)
         self.carry = None
         self.precision = Precision.of(config.precision, self.device)
-        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision.scaled else None
+        # Scales fp16 losses so small gradients do not underflow; disabled, it passes everything through.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision.scaled)
         self.loss_module: nn.Module = TaskLoss(self.model, task)
         if self.group.active:
             # Rank 0's weights are broadcast here, so every rank starts from the same model.
@@ -255,17 +256,16 @@ class Trainer:
         """Train until the budget, early stopping or Ctrl-C/SIGTERM; every rank stops at the same step."""
         try:
             return self._fit()
-        except (dist.DistBackendError, dist.DistNetworkError) as exc:
+        except RuntimeError as exc:
+            # gloo reports a peer that vanished mid-collective as a DistBackendError or as a plain
+            # RuntimeError about the connection; either way the other processes are gone.
+            lost = isinstance(exc, (dist.DistBackendError, dist.DistNetworkError)) or any(
+                word in str(exc) for word in ("Connection", "connection", "peer", "Timed out", "timed out"))
+            if not (self.group.active and lost):
+                raise
             raise PeerLost(f"lost contact with another training process ({str(exc).splitlines()[0][:200]}); "
                            f"the last checkpoint in {self.run_dir} is kept: continue with "
                            f"{self.task.resume_command} --resume {self.run_dir}") from None
-        except RuntimeError as exc:
-            # gloo reports a peer that vanished mid-collective as a plain RuntimeError.
-            if self.group.active and any(word in str(exc) for word in ("Connection", "connection", "peer", "Timed out", "timed out")):
-                raise PeerLost(f"lost contact with another training process ({str(exc).splitlines()[0][:200]}); "
-                               f"the last checkpoint in {self.run_dir} is kept: continue with "
-                               f"{self.task.resume_command} --resume {self.run_dir}") from None
-            raise
         finally:
             if self.writer is not None:
                 self.writer.close()
@@ -352,7 +352,7 @@ class Trainer:
         mine = share.stop - share.start
         with self.precision.autocast():
             if mine:
-                loss, carry = self.loss_module(to_device(tuple(t[share] for t in batch), self.device), self.carry)
+                loss, carry = self.loss_module(to_device(group.rows_of(batch), self.device), self.carry)
             else:  # more ranks than rows: take part in the gradient average with nothing
                 loss, carry = sum(q.sum() for q in self.model.parameters() if q.requires_grad) * 0.0, self.carry
         # A rank's mean loss counts by its share of the rows, so the ranks' average
@@ -364,21 +364,15 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         scaled = loss * (weight * group.world)
         grad_norm = None
-        if self.scaler is not None:
-            self.scaler.scale(scaled).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            scaled.backward()
+        self.scaler.scale(scaled).backward()
+        self.scaler.unscale_(self.optimizer)
         if cfg.clip_grad_norm > 0:
             # Recurrent nets multiply by the same matrices at every time step,
             # so a gradient can grow exponentially with sequence length;
             # clipping its norm keeps one bad batch from wrecking the weights.
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad_norm))
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.carry = carry
         return value, grad_norm
 
@@ -479,7 +473,8 @@ class Trainer:
             raise KeyboardInterrupt
         if not self._interrupted:
             name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
-            self.log(f"{name}: finishing this step and saving; press Ctrl-C again to quit without saving")
+            again = "" if self.group.active else "; press Ctrl-C again to quit without saving"
+            self.log(f"{name}: finishing this step and saving{again}")
         self._interrupted = True
 
 

@@ -24,8 +24,6 @@ from ..devices import usable_cores
 from ..distributed import LAUNCHED_BY_LSTMLAB
 from ..errors import LstmlabError
 
-EXIT_USER_ERROR = 2  # what a worker returns after printing a user error (flags.EXIT_USER_ERROR)
-
 
 def without_nproc(argv: list[str]) -> list[str]:
     """The command line minus --nproc N / --nproc=N: what each worker runs."""
@@ -63,8 +61,10 @@ def launch(nproc: int, argv: list[str], run_dir: Optional[str]) -> int:
         return 128 + int(exc.sigval) if exc.sigval != signal.SIGINT else 130
     except ChildFailedError as exc:
         rank, failure = min(exc.failures.items(), key=lambda item: item[1].timestamp)
-        if failure.exitcode > 0 and all(f.exitcode > 0 for f in exc.failures.values()):
-            return failure.exitcode  # the workers stopped on an error that rank 0 has printed
+        if failure.exitcode > 0:
+            # The first to stop exited on an error it has printed (a rank's own, or rank 0's for
+            # all); the others were stopped after it.
+            return failure.exitcode
         print(f"lstmlab: error: training process {rank} of {nproc} {death(failure.exitcode)}{kept(run_dir)}", file=sys.stderr)
         return 1
     return 0

@@ -72,7 +72,7 @@ class LanguageModelTask:
         else:
             batches = eval_streams(self.val, self.objective.seq_len)
         # Each rank scores its share of the rows (streams, or windows) of every batch.
-        nll, count = score_batches(model, (share_rows(batch, group) for batch in batches),
+        nll, count = score_batches(model, (group.rows_of(batch) for batch in batches),
                                    stateful=self.objective.objective != "window")
         nll, count = group.sum([nll, count])
         count = int(count)
@@ -90,11 +90,6 @@ class LanguageModelTask:
 def score_tokens(model: RecurrentLM, tokens: np.ndarray, seq_len: int = 256) -> tuple[float, int]:
     """Total negative log-likelihood (nats) of `tokens`, each predicted from its left context."""
     return score_batches(model, eval_streams(tokens, seq_len), stateful=True)
-
-
-def share_rows(batch: tuple[torch.Tensor, ...], group: Group) -> tuple[torch.Tensor, ...]:
-    rows = group.share(batch[0].shape[0])
-    return tuple(t[rows] for t in batch)
 
 
 def score_batches(model: RecurrentLM, batches: Iterable, stateful: bool) -> tuple[float, int]:
