@@ -14,7 +14,9 @@ tag) and the PNG (as a data: URL) inline, so it opens offline and can be mailed
 around as one file. It asks for nothing over the network: no fonts, no scripts.
 The page's HTML, CSS and JavaScript live beside this module as package data, in
 assets/page.html (a template with <!-- lstmlab:NAME --> markers), page.css and
-page.js; render_page inlines them into the one file it writes.
+page.js; render_page inlines them into the one file it writes. page.js draws the
+interactive view from the embedded data alone, so the playground of `lstmlab serve`
+draws the same view from that data fetched at run time (POST /v1/inspect).
 
 Gate values travel as base64 float32 arrays, one per (layer, signal), unit-major.
 The model computes them in float32, so this loses nothing. A page shows at most
@@ -39,7 +41,7 @@ import numpy as np
 
 from ..checkpoint import PathLike, save_text_atomic, write_atomic
 from ..errors import LstmlabError
-from .heatmap import cell_scale, display_char, render_heatmap, short_name, signal_range
+from .heatmap import cell_scale, render_heatmap, short_name, signal_range
 from .inspection import FEATURES, Inspection, UnitMatch, find_units
 
 
@@ -292,23 +294,6 @@ def _json_for_script(data: dict) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def _char_spans(text: str, unknown: set[int]) -> str:
-    parts = []
-    for i, ch in enumerate(text):
-        classes = "ch"
-        if i in unknown:
-            classes += " unk"
-        if ch == "\n":
-            parts.append(f'<span class="{classes} nl" data-i="{i}">↵</span><br>')
-        elif ch == " ":
-            parts.append(f'<span class="{classes} sp" data-i="{i}"> </span>')
-        elif ch == "\t" or ord(ch) < 32:
-            parts.append(f'<span class="{classes} ctl" data-i="{i}">{display_char(ch)}</span>')
-        else:
-            parts.append(f'<span class="{classes}" data-i="{i}">{html.escape(ch)}</span>')
-    return "".join(parts)
-
-
 def _explanations(inspection: Inspection, layer: int) -> str:
     texts = EXPLANATIONS.get(inspection.cell, {})
     items = []
@@ -371,7 +356,8 @@ def render_page(inspection: Inspection, view: View, png: Optional[bytes] = None,
                     f"{len(inspection):,} characters · mean surprise {mean_bits:.2f} bits/char"),
         "partial": partial,
         "unknown_note": unknown_note,
-        "chars": _char_spans(inspection.text, set(data["unknown"])),
+        # Plain text for a reader without script; page.js draws the coloured characters.
+        "chars": html.escape(inspection.text),
         "find": _find_table(view),
         "chart": chart,
         "explanations": _explanations(inspection, view.layer),

@@ -172,6 +172,16 @@ class Stepper:
         """ids (N,) -> the next top-layer output."""
         raise NotImplementedError
 
+    # Continuous batching (lstmlab serve): streams join and leave the batch between steps.
+    def add_rows(self, state, rows: int) -> None:
+        """Append `rows` streams that all start from `state`: a model state for one stream
+        (one tuple of (1, 1, H) tensors per layer), or None for the all-zero state."""
+        raise NotImplementedError
+
+    def keep_rows(self, index: np.ndarray) -> None:
+        """Keep only the streams at `index` (in that order)."""
+        raise NotImplementedError
+
     def sample(self, hidden, length: int, temperature: float, top_k: Optional[int], top_p: Optional[float],
                rng: np.random.Generator) -> Iterator[np.ndarray]:
         for i in range(length):
@@ -215,6 +225,20 @@ class NumpyStepper(Stepper):
             x, self.state[i] = layer.step(x, ids, self.state[i])
         return x
 
+    def add_rows(self, state, rows: int) -> None:
+        for i, layer in enumerate(self.state):
+            parts = layer if isinstance(layer, tuple) else (layer,)
+            if state is None:
+                new = [np.zeros((rows, p.shape[1]), dtype=np.float32) for p in parts]
+            else:
+                new = [np.repeat(t[0].float().cpu().numpy(), rows, axis=0) for t in state[i]]
+            joined = tuple(np.concatenate([p, n]) for p, n in zip(parts, new))
+            self.state[i] = joined if isinstance(layer, tuple) else joined[0]
+
+    def keep_rows(self, index: np.ndarray) -> None:
+        self.state = [tuple(p[index] for p in layer) if isinstance(layer, tuple) else layer[index]
+                      for layer in self.state]
+
 
 class TorchStepper(Stepper):
     """Steps with the model itself on its own device: one `features` call per symbol."""
@@ -238,31 +262,62 @@ class TorchStepper(Stepper):
             hidden, self.state = self.model.features(ids[:, None], self.state)  # (N, 1, H)
             return hidden[:, 0]
 
+    def add_rows(self, state, rows: int) -> None:
+        sizes, two_part = self.model.config.hidden_sizes, self.model.config.cell in LSTM_KINDS
+        with torch.inference_mode():
+            if state is None:
+                state = [tuple(torch.zeros(1, 1, size, device=self.device) for _ in range(1 + two_part))
+                         for size in sizes]
+            new = [tuple(t.to(self.device).expand(-1, rows, -1) for t in layer) for layer in state]
+            self.state = new if self.state is None else [
+                tuple(torch.cat([old, part], dim=1) for old, part in zip(layer, added))
+                for layer, added in zip(self.state, new)]
+
+    def keep_rows(self, index: np.ndarray) -> None:
+        if self.state is not None:
+            at = torch.from_numpy(np.asarray(index, dtype=np.int64)).to(self.device)
+            self.state = [tuple(t.index_select(1, at) for t in layer) for layer in self.state]
+
 
 def sample_next(logits: np.ndarray, temperature: float = 1.0, top_k: Optional[int] = None,
                 top_p: Optional[float] = None, rng: Optional[np.random.Generator] = None) -> np.ndarray:
     """logits (N, V) -> ids (N,). Temperature 0 is greedy (argmax)."""
     if temperature == 0:
         return logits.argmax(axis=-1)
-    if temperature != 1:
-        logits = logits / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = np.partition(logits, -top_k, axis=-1)[:, -top_k, None]
-        logits = np.where(logits < kth, -np.inf, logits)
+    rows = logits.shape[0]
+    uniform = (rng or np.random.default_rng()).random((rows, 1))
+    return sample_rows(logits, np.full(rows, float(temperature)), np.full(rows, top_k or 0),
+                       np.full(rows, 1.0 if top_p is None else float(top_p)), uniform)
+
+
+def sample_rows(logits: np.ndarray, temperature: np.ndarray, top_k: np.ndarray, top_p: np.ndarray,
+                uniform: np.ndarray) -> np.ndarray:
+    """logits (N, V) -> ids (N,), each row with its own settings: temperature (N,) above 0,
+    top_k (N,) (0 keeps every symbol), top_p (N,) (1 keeps every symbol) and one uniform
+    number in [0, 1) per row, (N, 1). A server batch samples every request at once with it."""
+    logits = logits / temperature[:, None]  # a new array, changed in place below
+    V = logits.shape[-1]
+    limited = (top_k > 0) & (top_k < V)
+    for k in (np.unique(top_k[limited]) if limited.any() else ()):
+        rows = top_k == k
+        part = logits[rows]
+        kth = np.partition(part, -k, axis=-1)[:, -k, None]
+        logits[rows] = np.where(part < kth, -np.inf, part)
     probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
     probs /= probs.sum(axis=-1, keepdims=True)
-    if top_p is not None and top_p < 1.0:
-        order = np.argsort(-probs, axis=-1, kind="stable")
-        sorted_probs = np.take_along_axis(probs, order, axis=-1)
+    nucleus = top_p < 1.0
+    if nucleus.any():
+        part = probs[nucleus]
+        order = np.argsort(-part, axis=-1, kind="stable")
+        sorted_probs = np.take_along_axis(part, order, axis=-1)
         # Drop a symbol when the ones before it already cover top_p; the most
         # likely symbol always stays.
-        drop_sorted = (np.cumsum(sorted_probs, axis=-1) - sorted_probs) >= top_p
+        drop_sorted = (np.cumsum(sorted_probs, axis=-1) - sorted_probs) >= top_p[nucleus, None]
         drop = np.zeros_like(drop_sorted)
         np.put_along_axis(drop, order, drop_sorted, axis=-1)
-        probs = np.where(drop, 0.0, probs)
-        probs /= probs.sum(axis=-1, keepdims=True)
-    rng = rng or np.random.default_rng()
+        part = np.where(drop, 0.0, part)
+        probs[nucleus] = part / part.sum(axis=-1, keepdims=True)
     # Inverse-CDF sampling: one uniform number per stream.
     cdf = np.cumsum(probs, axis=-1)
-    u = rng.random((probs.shape[0], 1)) * cdf[:, -1:]
-    return np.minimum((cdf <= u).sum(axis=-1), probs.shape[-1] - 1)
+    u = uniform * cdf[:, -1:]
+    return np.minimum((cdf <= u).sum(axis=-1), V - 1)

@@ -55,6 +55,9 @@ class Score:
 class LanguageModel:
     """A trained run: its config, vocabulary and best weights."""
 
+    # Symbols generation never writes: the unknown symbol stands for characters the model cannot name.
+    suppressed: tuple[int, ...] = (0,)
+
     def __init__(self, run_dir: Path, config: RunConfig, vocab: CharVocab, model: RecurrentLM):
         self.run_dir, self.config, self.vocab, self.model = run_dir, config, vocab, model
 
@@ -76,17 +79,24 @@ class LanguageModel:
             warn(f"{len(unknown)} character(s) not in the model's vocabulary are read as unknown: {shown}")
         return self.vocab.encode(text)
 
+    def prompt_ids(self, prompt: str, warn: Optional[Callable[[str], None]] = warn) -> np.ndarray:
+        """The ids generation reads before it writes: the prompt, normalised."""
+        return self.encode(self.normalize(prompt), warn)
+
+    def piece_writer(self, prompt: str) -> Callable[[int], str]:
+        """A function from each generated id to the text it adds to one sample."""
+        return self.vocab.symbols.__getitem__
+
     def stream(self, prompt: str = "", length: int = 400, temperature: float = 0.7, top_k: Optional[int] = None,
                top_p: Optional[float] = None, num_samples: int = 1, seed: Optional[int] = None,
                warn: Optional[Callable[[str], None]] = warn) -> Iterator[list[str]]:
         """Yield one list of `num_samples` characters per generated step."""
         check_sampling(length, temperature, top_k, top_p, num_samples)
-        ids = torch.from_numpy(self.encode(self.normalize(prompt), warn)).long()
+        ids = torch.from_numpy(self.prompt_ids(prompt, warn)).long()
         batch = ids.unsqueeze(0).expand(num_samples, -1).contiguous()  # (N, P)
-        symbols = self.vocab.symbols
-        # The unknown symbol stands for characters the model cannot name, so never write it.
-        for next_ids in self.model.generate(batch, length, temperature, top_k, top_p, seed, suppress=(0,)):
-            yield [symbols[i] for i in next_ids.tolist()]
+        writers = [self.piece_writer(prompt) for _ in range(num_samples)]
+        for next_ids in self.model.generate(batch, length, temperature, top_k, top_p, seed, suppress=self.suppressed):
+            yield [write(i) for write, i in zip(writers, next_ids.tolist())]
 
     def generate(self, prompt: str = "", length: int = 400, temperature: float = 0.7, top_k: Optional[int] = None,
                  top_p: Optional[float] = None, num_samples: int = 1, seed: Optional[int] = None) -> Union[str, list[str]]:
@@ -101,8 +111,13 @@ class LanguageModel:
         return texts[0] if num_samples == 1 else texts
 
     def next_char_probs(self, text: str, warn: Optional[Callable[[str], None]] = warn) -> dict[str, float]:
-        """Every vocabulary symbol's probability of coming next after `text` (normalised first)."""
-        probs = self._read(self.normalize(text), warn)[1][-1]
+        """Every vocabulary symbol's probability of coming next after `text` (normalised first);
+        with no text, of the first symbol (read from the all-zero state)."""
+        text = self.normalize(text)
+        if not text:
+            probs = torch.softmax(self.model.next_logits(torch.zeros(1, 0, dtype=torch.long))[0].double(), -1).numpy()
+        else:
+            probs = self._read(text, warn)[1][-1]
         return {symbol: float(p) for symbol, p in zip(self.vocab.symbols, probs)}
 
     def inspect(self, text: str, warn: Optional[Callable[[str], None]] = warn) -> Inspection:
@@ -181,6 +196,8 @@ class WordLanguageModel(LanguageModel):
     """A trained word-level run: generate, stream and evaluate as for characters,
     plus next_word_probs. `vocab` and `tokenizer` are its WordTokenizer."""
 
+    suppressed = (PAD_ID, UNK_ID)
+
     def __init__(self, run_dir: Path, config, tokenizer: WordTokenizer, model):
         super().__init__(run_dir, config, tokenizer, model)
         self.tokenizer = tokenizer
@@ -203,23 +220,23 @@ class WordLanguageModel(LanguageModel):
         # Generated words bring their own leading space.
         return self.normalize(prompt).rstrip()
 
+    def prompt_ids(self, prompt: str, warn: Optional[Callable[[str], None]] = warn) -> np.ndarray:
+        return self._ids(self.tokenize(prompt), warn)
+
+    def piece_writer(self, prompt: str) -> Callable[[int], str]:
+        """Each generated word with the space that goes before it (none before "," or after "(")."""
+        joiner = Joiner()
+        for token in self.tokenize(prompt):  # the prompt decides the first word's spacing (after "(", in quotes...)
+            joiner.piece(token)
+        symbols = self.tokenizer.symbols
+        return lambda i: joiner.piece(symbols[i])
+
     def stream(self, prompt: str = "", length: int = 100, temperature: float = 0.7, top_k: Optional[int] = None,
                top_p: Optional[float] = None, num_samples: int = 1, seed: Optional[int] = None,
                warn: Optional[Callable[[str], None]] = warn) -> Iterator[list[str]]:
         """Yield one list of `num_samples` pieces of text per generated word: the
         word with the space that goes before it (none before "," or after "(")."""
-        check_sampling(length, temperature, top_k, top_p, num_samples)
-        tokens = self.tokenize(prompt)
-        ids = torch.from_numpy(self._ids(tokens, warn)).long()
-        joiners = [Joiner() for _ in range(num_samples)]
-        for joiner in joiners:  # the prompt decides the first word's spacing (after "(", inside quotes...)
-            for token in tokens:
-                joiner.piece(token)
-        batch = ids.unsqueeze(0).expand(num_samples, -1).contiguous()  # (N, P)
-        symbols = self.tokenizer.symbols
-        for next_ids in self.model.generate(batch, length, temperature, top_k, top_p, seed,
-                                            suppress=(PAD_ID, UNK_ID)):
-            yield [joiner.piece(symbols[i]) for joiner, i in zip(joiners, next_ids.tolist())]
+        return super().stream(prompt, length, temperature, top_k, top_p, num_samples, seed, warn)
 
     def generate(self, prompt: str = "", length: int = 100, temperature: float = 0.7, top_k: Optional[int] = None,
                  top_p: Optional[float] = None, num_samples: int = 1, seed: Optional[int] = None) -> Union[str, list[str]]:

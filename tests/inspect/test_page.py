@@ -3,6 +3,7 @@ Chrome DevTools Protocol, plus the PNG, --find, the error messages and next_char
 
 The browser tests need /usr/bin/chromium (`make test` installs it); they skip only
 when it is absent. Everything shown on the page is compared with lm.inspect(text).
+The Chrome DevTools Protocol client is tests/browser.py, shared with the playground's test.
 """
 
 from __future__ import annotations
@@ -11,24 +12,18 @@ import base64
 import json
 import math
 import re
-import shutil
-import subprocess
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import lstmlab
-from lstmlab.inspect import page
 from lstmlab.cli import main
+from lstmlab.inspect import page
 from lstmlab.inspect.inspection import Inspection
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-extensions", "--no-first-run", "--remote-debugging-port=0"]
+from tests.browser import Browser, headless_browser, page_errors
+
 # A newline, a double-quoted phrase, parentheses; '"', '(', ')' and the rose are not in the
 # Shakespeare vocabulary, so the page's unknown-character marks are exercised too.
 TEXT = 'ROMEO:\nI said "hello (and farewell)" to thee.\nJULIET: What? \U0001F339'  # and one non-BMP character
@@ -71,105 +66,11 @@ def page_file(run, tmp_path_factory) -> Path:
     return out
 
 
-# ---------------------------------------------------------------------------
-# A minimal Chrome DevTools Protocol client
-# ---------------------------------------------------------------------------
-
-
-class Browser:
-    """Headless Chromium with one page, spoken to over a websocket (CDP)."""
-
-    def __init__(self, profile: Path, timeout: float = 30.0):
-        import websocket  # websocket-client, in the dev extra
-
-        self.profile, self.events, self.next_id = profile, [], 0
-        self.proc = subprocess.Popen([str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                                      "--window-size=1400,1000", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + timeout
-        while not (port_file.is_file() and port_file.read_text().strip()):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError(f"chromium did not start (exit code {self.proc.returncode})")
-            time.sleep(0.05)
-        port = int(port_file.read_text().splitlines()[0])
-        while True:  # the first page target appears shortly after the port file
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=timeout) as response:
-                pages = [t for t in json.load(response) if t["type"] == "page"]
-            if pages or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=timeout, suppress_origin=True)
-
-    def send(self, method: str, **params):
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv())
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message["result"]
-            self.events.append(message)
-
-    def wait_for(self, event: str, timeout: float = 30.0) -> dict:
-        deadline = time.monotonic() + timeout
-        for message in self.events:
-            if message.get("method") == event:
-                return message
-        while time.monotonic() < deadline:
-            message = json.loads(self.ws.recv())
-            self.events.append(message)
-            if message.get("method") == event:
-                return message
-        raise TimeoutError(event)
-
-    def evaluate(self, expression: str):
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def open(self, path: Path) -> None:
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            self.send(f"{domain}.enable")
-        self.send("Emulation.setDeviceMetricsOverride", width=1400, height=1000, deviceScaleFactor=1, mobile=False)
-        self.events.clear()
-        self.send("Page.navigate", url=path.resolve().as_uri())
-        self.wait_for("Page.loadEventFired")
-
-    def screenshot(self, out: Path, full_page: bool = True) -> None:
-        params = {"format": "png"}
-        if full_page:
-            metrics = self.send("Page.getLayoutMetrics")["cssContentSize"]
-            params.update(captureBeyondViewport=True, clip={"x": 0, "y": 0, "width": 1400,
-                                                              "height": min(metrics["height"], 4000), "scale": 1})
-        out.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", **params)["data"]))
-
-    def close(self) -> None:
-        if getattr(self, "ws", None) is not None:
-            self.ws.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture(scope="module")
 def browser(page_file):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent; `make test` installs it (apt-get install chromium)")
-    profile = Path(tempfile.mkdtemp(prefix="lstmlab-chromium-"))
-    b = Browser(profile)
-    try:
+    with headless_browser() as b:
         b.open(page_file)
         yield b
-    finally:
-        b.close()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def select_char(browser: Browser, i: int) -> dict:
@@ -192,18 +93,10 @@ def select_char(browser: Browser, i: int) -> dict:
 # ---------------------------------------------------------------------------
 
 
-def page_errors(browser: Browser) -> list[dict]:
-    """Uncaught exceptions, console errors, logged errors and failed requests so far."""
-    return [e for e in browser.events if e.get("method") == "Runtime.exceptionThrown"
-            or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
-            or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
-            or e.get("method") == "Network.loadingFailed"]
-
-
 def test_page_loads_cleanly_and_asks_for_nothing_over_the_network(browser, page_file):
     assert browser.evaluate("document.body.dataset.ready") == "1"
     assert page_errors(browser) == []
-    requested = [e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"]
+    requested = browser.requested_urls()
     assert requested and all(url == page_file.resolve().as_uri() or url.startswith("data:") for url in requested), requested
     source = page_file.read_text(encoding="utf-8")
     assert not re.search(r"(src|href)\s*=\s*[\"'](https?:|//)", source) and "@import" not in source
