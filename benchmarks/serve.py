@@ -130,6 +130,27 @@ def in_process_chars_per_s(run: Path, length: int, rounds: int) -> float:
     return statistics.median(best)
 
 
+def stepper_chars_per_s(run: Path, streams: int, steps: int = 2000) -> float:
+    """The ceiling of the server's generation: characters/s of the recurrent step alone
+    (NumpyStepper.step on `streams` rows, one BLAS thread), no sampling, no HTTP."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    import lstmlab
+    from lstmlab.lm.generation import FoldedHead, NumpyStepper
+
+    threadpool_limits(limits=1, user_api="blas")
+    model = lstmlab.load(run, device="cpu").model
+    stepper = NumpyStepper(model, None, streams, FoldedHead.of(model.head, 1.0, ()))
+    ids = np.zeros(streams, dtype=np.int64)
+    for _ in range(100):
+        stepper.step(ids)
+    start = time.perf_counter()
+    for _ in range(steps):
+        stepper.step(ids)
+    return streams * steps / (time.perf_counter() - start)
+
+
 def main() -> None:
     args = parse_args()
     out_dir = REPO / "bench-results"
@@ -171,10 +192,14 @@ def main() -> None:
     in_process = in_process_chars_per_s(run, args.length, args.rounds)
     result["in_process_chars_per_s"] = round(in_process)
     result["api_single_stream_share"] = round(single / in_process, 3) if single else None
+    ceiling = {n: stepper_chars_per_s(run, n) for n in args.streams}
+    result["stepper_chars_per_s"] = {str(n): round(v) for n, v in ceiling.items()}
     print(markdown_table(["streams", "served", "total chars/s", "x one stream", "TTFT p50 (ms)", "TTFT p99 (ms)"],
                          rows))
     print(f"\nsingle stream through the API: {single:,.0f} chars/s; LanguageModel.generate in this process: "
           f"{in_process:,.0f} chars/s; API/in-process = {single / in_process:.2f}")
+    print("\nthe recurrent step alone (NumPy, one BLAS thread, no sampling, no HTTP): " + "; ".join(
+        f"{n} rows {v:,.0f} chars/s ({v / ceiling[args.streams[0]]:.2f}x)" for n, v in ceiling.items()))
     print(f"wrote {write_json(args.out, result)}")
 
 

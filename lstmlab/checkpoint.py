@@ -119,10 +119,13 @@ def load_weights(model: nn.Module, path: Path) -> dict[str, str]:
 
 
 def save_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, carry, trainer_state: dict[str, Any],
-              rng_states: Optional[list[torch.Tensor]] = None) -> None:
+              rng_states: Optional[list[torch.Tensor]] = None, average: Optional[nn.Module] = None) -> None:
     """The resumable state. `carry` holds every stream's recurrent state (all ranks'),
-    `rng_states` each rank's torch random state (default: this process's)."""
+    `rng_states` each rank's torch random state (default: this process's), `average` the
+    weights' moving average (averaging.py)."""
     tensors = {f"model.{k}": v for k, v in model_tensors(model).items()}
+    if average is not None:
+        tensors.update({f"average.{k}": v for k, v in model_tensors(average).items()})
     optim_state = optimizer.state_dict()
     scalars: dict[str, Any] = {}
     for index, per_param in optim_state["state"].items():
@@ -144,9 +147,11 @@ def save_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     save_atomic(tensors, Path(run_dir) / LAST, meta)
 
 
-def load_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer):
-    """Restore weights and optimiser in place; return (carry, trainer_state, the random
-    states saved per rank). Tensors load on the CPU; the optimiser's follow its parameters' device."""
+def load_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, average: Optional[nn.Module] = None):
+    """Restore weights, optimiser and the weights' moving average in place; return (carry,
+    trainer_state, the random states saved per rank). Tensors load on the CPU; the
+    optimiser's follow its parameters' device. A run saved without an average (or
+    before averaging existed) starts it from the weights."""
     path = Path(run_dir) / LAST
     tensors, meta = read_file(path)
     try:
@@ -156,6 +161,9 @@ def load_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer)
     except (KeyError, ValueError) as exc:
         raise LstmlabError(f"{path} lacks its training state ({exc}); it cannot be resumed, start a new run") from None
     load_model_tensors(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
+    if average is not None:
+        averaged = {k[8:]: v for k, v in tensors.items() if k.startswith("average.")}
+        load_model_tensors(average, averaged or model_tensors(model), path)
 
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():

@@ -55,6 +55,9 @@ class TrainConfig:
     # Gradient-norm clipping is on by default: recurrent nets multiply by the
     # same weights at every step, so gradients can explode over long sequences.
     clip_grad_norm: float = 1.0
+    # Validation scores, and the best checkpoint keeps, an exponential moving average of
+    # the weights with this decay (averaging.py); 0 scores the weights as they are.
+    ema_decay: float = 0.998
     # Budget: whichever of these comes first stops training. With none given,
     # `minutes` applies.
     minutes: Optional[float] = 10.0
@@ -86,6 +89,7 @@ class TrainConfig:
         require(0 < self.gamma <= 1, f"--gamma must be in (0, 1], got {self.gamma}")
         require(0 <= self.min_lr_ratio <= 1, f"--min-lr-ratio must be in [0, 1], got {self.min_lr_ratio}")
         require(self.clip_grad_norm >= 0, f"--clip must be >= 0 (0 turns clipping off), got {self.clip_grad_norm}")
+        require(0 <= self.ema_decay < 1, f"--ema-decay must be in [0, 1) (0 turns averaging off), got {self.ema_decay}")
         require(self.patience >= 0, f"--patience must be >= 0, got {self.patience}")
         require(self.minutes is None or self.minutes > 0, f"--minutes must be positive, got {self.minutes}")
         require(self.epochs is None or self.epochs > 0, f"--epochs must be positive, got {self.epochs}")
@@ -195,4 +199,5 @@ def train_config_from_json(raw: Any, where: str) -> dict[str, Any]:
     RETIRED_TRAIN_FIELDS) are left out; a task that still uses them reads them itself."""
     if not isinstance(raw, dict):
         raise LstmlabError(f"{where} should be a JSON object")
-    return {k: v for k, v in raw.items() if k not in RETIRED_TRAIN_FIELDS}
+    # Runs saved before weight averaging existed trained without it, and resume so.
+    return {"ema_decay": 0.0, **{k: v for k, v in raw.items() if k not in RETIRED_TRAIN_FIELDS}}

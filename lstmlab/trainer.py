@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import checkpoint
+from .averaging import WeightAverage
 from .config import BUDGET_FIELDS, TrainConfig
 from .devices import Precision, describe_device
 from .distributed import Group
@@ -173,10 +174,18 @@ class Trainer:
         self._interrupted = False
         self._window = WindowStats()
         self.task_rows = 0  # rows (streams) of the last global batch
+        # What validation scores and the best checkpoint keeps: the weights' moving average, or the weights.
+        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay > 0 else None
+
+    @property
+    def scored_model(self) -> nn.Module:
+        """The model that validation scores and the best checkpoint keeps."""
+        return self.average.average if self.average is not None else self.model
 
     # -- state ------------------------------------------------------------
     def resume(self) -> None:
-        carry, state, rng_states = checkpoint.load_last(self.run_dir, self.model, self.optimizer)
+        carry, state, rng_states = checkpoint.load_last(self.run_dir, self.model, self.optimizer,
+                                                        self.average.average if self.average else None)
         known = {f.name for f in dataclasses.fields(Progress)}
         self.progress = Progress(**{k: v for k, v in state.items() if k in known})
         self.progress.stop_reason = ""
@@ -217,7 +226,7 @@ class Trainer:
         rng_states = list(self.group.gather_rows(torch.get_rng_state()[None], self.group.world))
         if self.group.leader:
             checkpoint.save_last(self.run_dir, self.model, self.optimizer, carry, dataclasses.asdict(self.progress),
-                                 rng_states)
+                                 rng_states, self.average.average if self.average else None)
 
     def _global_carry(self):
         """The recurrent state of every stream, in the order of a one-process run."""
@@ -373,6 +382,8 @@ class Trainer:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad_norm))
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.average is not None:
+            self.average.update(self.model, p.step)
         self.carry = carry
         return value, grad_norm
 
@@ -427,7 +438,8 @@ class Trainer:
 
     def _evaluate_and_save(self, train_loss: Optional[float], units_per_s: float, start: float) -> None:
         p, cfg = self.progress, self.cfg
-        metrics = self.task.evaluate(self.model, self.group)
+        scored = self.scored_model
+        metrics = self.task.evaluate(scored, self.group)
         # The quantity that picks the best checkpoint and stops early (lower is better):
         # val_loss, or another the task names (a classifier may use val_error).
         val = metrics[self.task.monitor]
@@ -437,7 +449,7 @@ class Trainer:
         if val < p.best_val:
             p.best_val, p.best_step, p.evals_without_improvement = val, p.step, 0
             if self.group.leader:
-                checkpoint.save_best(self.model, self.run_dir, p.step, val)
+                checkpoint.save_best(scored, self.run_dir, p.step, val)
         elif p.step > 0:
             p.evals_without_improvement += 1
             if cfg.schedule == "plateau" and p.evals_without_improvement % cfg.plateau_patience == 0:

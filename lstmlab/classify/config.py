@@ -107,8 +107,9 @@ class ClassifierConfig:
     # In training, each token is read as <unk> with this probability, so the
     # model cannot lean on a few words it has memorised (small data sets).
     word_dropout: float = 0.2
-    # A word2vec/GloVe text file the embedding started from (recorded; the trained
-    # weights live in model.safetensors), and whether training left it unchanged.
+    # The word vectors the embedding started from: a word2vec (text or binary) or GloVe
+    # file, or a name such as glove-6b-50d (vectors.py; recorded, the trained weights
+    # live in model.safetensors), and whether training left them unchanged.
     embeddings: str = ""
     freeze_embeddings: bool = False
     # Run nn.LSTM/GRU/RNN on packed sequences (same results; far slower to train on CPU, see model.py).
@@ -128,7 +129,8 @@ class ClassifierConfig:
         require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         require(0.0 <= self.word_dropout < 1.0, f"--word-dropout must be in [0, 1), got {self.word_dropout}")
         require(not self.freeze_embeddings or self.embeddings,
-                 "--freeze-embeddings needs pretrained vectors: add --embeddings FILE (word2vec or GloVe text format)")
+                 "--freeze-embeddings needs pretrained vectors: add --embeddings FILE (word2vec or GloVe) "
+                 "or a name such as glove-6b-50d")
 
     @property
     def num_classes(self) -> int:
@@ -169,4 +171,5 @@ class ClassifyRunConfig:
 
 # Training defaults for classifiers, where they differ from TrainConfig's:
 # evaluate once an epoch, stop after 4 epochs without improvement.
-TRAIN_DEFAULTS: dict[str, Any] = dict(lr=2e-3, batch_size=32, warmup_steps=0, epochs=20.0, minutes=10.0, patience=4)
+TRAIN_DEFAULTS: dict[str, Any] = dict(lr=2e-3, batch_size=32, warmup_steps=0, epochs=20.0, minutes=10.0, patience=4,
+                                      ema_decay=0.0)

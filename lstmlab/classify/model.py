@@ -1,6 +1,6 @@
 """SequenceClassifier: token ids -> class probabilities, for every cell.
 
-    embedding (random, or word2vec/GloVe vectors) -> dropout
+    embedding (random, or pretrained word vectors: vectors.py) -> dropout
     -> recurrent layers from cells.make_layer, each optionally in both directions
     -> pooling over the real (unpadded) steps: max, mean, both, or the last step
     -> dropout -> linear head (softmax over the classes)
@@ -26,10 +26,6 @@ A batch is (ids (B, T) int64, right-padded with PAD_ID 0; lengths (B,) int64, ea
 
 from __future__ import annotations
 
-import gzip
-from pathlib import Path
-from typing import Optional
-
 import numpy as np
 import torch
 from torch import nn
@@ -37,7 +33,6 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..cells import make_layer
 from .config import ClassifierConfig
-from ..errors import LstmlabError
 from ..tokenizers import PAD_ID, UNK_ID
 
 EMBED_INIT_STD = 0.1
@@ -155,84 +150,3 @@ def collate(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     for row, s in enumerate(sequences):
         ids[row, : len(s)] = s
     return torch.from_numpy(ids), torch.from_numpy(lengths)
-
-
-# ---------------------------------------------------------------------------
-# Pretrained word vectors
-# ---------------------------------------------------------------------------
-
-
-def read_vectors(path: str, symbols: list[str], lowercase: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Vectors (V, D) float32 for `symbols` from a word2vec or GloVe *text* file
-    (`word v1 v2 ...` per line; word2vec's "count dim" first line is skipped;
-    .gz is read as gzip), and a (V,) bool array: which symbols were found.
-
-    Only the vocabulary's words are kept, so a multi-gigabyte file costs time, not memory.
-    A word the file lacks, but whose lowercased form it has, takes that vector.
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise LstmlabError(f"no such embeddings file: {path} (a word2vec or GloVe text file)")
-    wanted: dict[str, list[int]] = {}
-    for i, symbol in enumerate(symbols):
-        if i > 1:  # <pad> and <unk> have no pretrained vector
-            wanted.setdefault(symbol, []).append(i)
-            if not lowercase and symbol.lower() != symbol:
-                wanted.setdefault(symbol.lower(), [])
-    found: dict[str, np.ndarray] = {}
-    dim = None
-    opener = gzip.open if file.suffix == ".gz" else open
-    try:
-        with opener(file, "rt", encoding="utf-8", errors="replace") as fh:
-            for number, line in enumerate(fh):
-                parts = line.rstrip("\n").rstrip(" ").split(" ")
-                if number == 0 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                    continue  # word2vec header
-                if len(parts) < 2:
-                    continue
-                if dim is None:
-                    dim = len(parts) - 1
-                if len(parts) - 1 != dim:
-                    raise LstmlabError(f"{path}, line {number + 1}: {len(parts) - 1} numbers where earlier lines have {dim}; "
-                                       "is it a word2vec/GloVe text file (binary word2vec files are not read)?")
-                word = parts[0]
-                if word in wanted and word not in found:
-                    try:
-                        found[word] = np.asarray(parts[1:], dtype=np.float32)
-                    except ValueError:
-                        raise LstmlabError(f"{path}, line {number + 1}: not numbers after the word; "
-                                           "is it a word2vec/GloVe text file (binary files are not read)?") from None
-    except (OSError, EOFError) as exc:
-        raise LstmlabError(f"cannot read {path} ({exc})") from None
-    if dim is None:
-        raise LstmlabError(f"{path} holds no vectors")
-    vectors = np.zeros((len(symbols), dim), dtype=np.float32)
-    hit = np.zeros(len(symbols), dtype=bool)
-    for i, symbol in enumerate(symbols):
-        vector = found.get(symbol)
-        if vector is None and not lowercase:
-            vector = found.get(symbol.lower())
-        if i > 1 and vector is not None:
-            vectors[i], hit[i] = vector, True
-    return vectors, hit
-
-
-def init_embedding(model: SequenceClassifier, vectors: np.ndarray, hit: np.ndarray, seed: int = 0) -> None:
-    """Copy pretrained vectors in; words without one get random vectors of the same scale."""
-    weight = model.embedding.weight
-    with torch.no_grad():
-        std = float(vectors[hit].std()) if hit.any() else EMBED_INIT_STD
-        generator = torch.Generator().manual_seed(seed)
-        fresh = torch.randn(weight.shape, generator=generator) * std
-        weight.copy_(torch.where(torch.from_numpy(hit).unsqueeze(1), torch.from_numpy(vectors), fresh))
-        weight[PAD_ID].zero_()
-
-
-def coverage_text(hit: np.ndarray, token_counts: Optional[np.ndarray] = None) -> str:
-    """'found 8,123 of 9,000 words (90.3%), 98.1% of training tokens'."""
-    words = len(hit) - 2
-    found = int(hit[2:].sum())
-    text = f"found vectors for {found:,} of {words:,} vocabulary words ({found / max(words, 1):.1%})"
-    if token_counts is not None and token_counts.sum():
-        text += f", {token_counts[hit].sum() / token_counts.sum():.1%} of training tokens"
-    return text

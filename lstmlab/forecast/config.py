@@ -143,4 +143,4 @@ class ForecastRunConfig:
 # small series give few windows, so many short epochs; float32, because bf16's
 # 8-bit mantissa is coarser than the differences a forecaster must learn.
 TRAIN_DEFAULTS: dict[str, Any] = dict(lr=3e-3, batch_size=32, warmup_steps=0, epochs=300.0, minutes=5.0,
-                                      patience=50, precision="fp32", weight_decay=0.0)
+                                      patience=50, precision="fp32", weight_decay=0.0, ema_decay=0.0)

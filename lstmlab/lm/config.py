@@ -189,22 +189,37 @@ def with_word_defaults(settings: dict[str, Any]) -> dict[str, Any]:
     return {**WORD_MODEL_DEFAULTS, **WORD_TRAIN_DEFAULTS, **settings}
 
 
-# A character model's training defaults for a time budget shorter than this many minutes.
+# A character model's training defaults for a time budget shorter than SHORT_BUDGET_MINUTES,
+# and its model for one of LONG_BUDGET_MINUTES or more.
 SHORT_BUDGET_MINUTES = 1.0
+LONG_BUDGET_MINUTES = 5.0
+LONG_BUDGET_DEFAULTS: dict[str, Any] = {"hidden_sizes": (512, 512), "dropout": 0.25, "lr": 5e-3}
 
 
-def with_budget_defaults(settings: dict[str, Any]) -> dict[str, Any]:
-    """Character-level training defaults chosen from a short --minutes budget, under the
-    settings given (which win). A run of seconds makes a few hundred steps, so it learns
-    most with more of them (16 streams, not 32), larger ones (a higher peak rate, decayed
-    by the cosine schedule all the same) and a short warm-up. Measured on the seeds'
-    6-second benchmark (BENCHMARKS.md §1): 1.92 nats/char with the 10-minute defaults,
-    1.52-1.58 with these. Budgets in steps or epochs keep the usual defaults."""
+def with_budget_defaults(settings: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Character-level defaults chosen from the --minutes budget, under the settings given
+    (which win), and a few words on why; budgets in steps or epochs keep the usual defaults.
+
+    Under a minute, a run makes a few hundred steps, so it learns most with more of them
+    (16 streams, not 32), larger ones (a higher peak rate, decayed by the cosine schedule
+    all the same) and a short warm-up. Measured on the seeds' 6-second benchmark
+    (BENCHMARKS.md §1): 1.92 nats/char with the 10-minute defaults, 1.52-1.58 with these.
+
+    From five minutes on, a 1x512 model overfits a text of a few megabytes (tiny_shakespeare:
+    early stopping after 4 minutes, at 1.52); two layers with dropout use the whole budget
+    (1.44 in 10 minutes, BENCHMARKS.md §5b). They apply only when none of the model size,
+    dropout and rate is given."""
     if "max_steps" in settings or "epochs" in settings:
-        return settings
+        return settings, ""
     minutes = settings.get("minutes", TrainConfig.minutes)
-    if minutes is None or not 0 < minutes < SHORT_BUDGET_MINUTES:  # a bad budget: TrainConfig names it
-        return settings
-    # The rate rises as the budget shrinks: 3e-3 at a minute, 2e-2 at 6 seconds.
-    lr = min(2e-2, 3e-3 * (SHORT_BUDGET_MINUTES / minutes) ** 0.82)
-    return {"batch_size": 16, "warmup_steps": 20, "lr": float(f"{lr:.2g}"), **settings}
+    if minutes is None or minutes <= 0:  # a bad budget: TrainConfig names it
+        return settings, ""
+    if minutes < SHORT_BUDGET_MINUTES:
+        # The rate rises as the budget shrinks: 3e-3 at a minute, 2e-2 at 6 seconds.
+        lr = min(2e-2, 3e-3 * (SHORT_BUDGET_MINUTES / minutes) ** 0.82)
+        return ({"batch_size": 16, "warmup_steps": 20, "lr": float(f"{lr:.2g}"), **settings},
+                "a budget under a minute (more and larger steps learn more in seconds)")
+    if minutes >= LONG_BUDGET_MINUTES and not set(LONG_BUDGET_DEFAULTS) & set(settings):
+        return ({**LONG_BUDGET_DEFAULTS, **settings},
+                f"a budget of {LONG_BUDGET_MINUTES:g} minutes or more (a larger, regularised model uses it)")
+    return settings, ""

@@ -88,11 +88,12 @@ class LanguageModelRecipe:
         if level == "word":  # word-level defaults (embedding, dropout, seq_len, lr) where not given
             settings = with_word_defaults(settings)
         else:
-            chosen = with_budget_defaults(settings)
+            chosen, why = with_budget_defaults(settings)
             picked = {k: v for k, v in chosen.items() if k not in settings}
             if picked:
-                log("a budget under a minute: " + ", ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in picked.items())
-                    + " (more and larger steps learn more in seconds; give any of them to choose otherwise)")
+                log(f"{why}: " + ", ".join(f"--{FLAG_NAMES.get(k, k).replace('_', '-')} {flag_value(v)}"
+                                           for k, v in picked.items())
+                    + "; give any of them to choose otherwise")
             settings = chosen
         parts = split_settings(settings, OWNERS)
         # Build every config before the (possibly slow) prepare step, so a bad flag fails at once.
@@ -132,6 +133,14 @@ class LanguageModelRecipe:
 
     def finish(self, trainer: Trainer, setup: Setup, log) -> LanguageModel:
         return load(trainer.run_dir)
+
+
+FLAG_NAMES = {"hidden_sizes": "hidden"}  # settings whose flag is not their name
+
+
+def flag_value(value: Any) -> str:
+    """A setting as it is written on the command line: 0.005, 512,512."""
+    return ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}"
 
 
 def corpus_folder(run_dir: Path, config: RunConfig) -> Path:

@@ -25,6 +25,7 @@ from typing import Any, AsyncIterator, Optional
 
 import numpy as np
 import pandas as pd
+import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
@@ -64,6 +65,9 @@ def create_app(served: dict[str, ServedModel], limits: Limits = Limits(), api_ke
     # threads spin for the cores that the event loop needs (measured here: 32 streams went
     # from 1,300 to 22,000 characters/s). It holds for the whole process, which is the server's.
     threadpool_limits(limits=1, user_api="blas")
+    # PyTorch's threads (reading prompts, classifying, forecasting) likewise: a second
+    # thread would spin for the core the event loop runs on. Replicas use more cores (README).
+    torch.set_num_threads(1)
     engines = {name: Engine(m.loaded, max_rows=limits.max_streams) for name, m in served.items() if m.language_model}
 
     @asynccontextmanager

@@ -38,8 +38,10 @@ from ..lm.model import STEPPERS
 from ..lm.trained import LanguageModel
 
 LN2 = math.log(2.0)
-# The longest the worker lets a piece wait before waking its request (it wakes sooner when one ends).
-WAKE_EVERY_S = 0.002
+# The longest the worker lets a piece wait before waking its request: 100 updates a second
+# read as smooth streaming, and keep the event loop's work per stream small. A request's
+# first piece, and its end, wake it at once.
+WAKE_EVERY_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ class Request:
     rng: np.random.Generator
     deadline: Optional[float] = None
     cancelled: bool = False
+    woken: bool = False  # has its coroutine been woken yet
     steps: int = 0
     watchers: list[StopWatcher] = field(default_factory=list)
 
@@ -225,7 +228,7 @@ class Engine:
         self.row_settings: Optional[RowSettings] = None  # rebuilt when a request joins or leaves
         self.to_wake: list[Outbox] = []  # outboxes with news for a sleeping request
         self.last_wake = 0.0
-        self.finished = False  # a request ended in this round: wake at once
+        self.wake_now = False  # a request began or ended in this round: wake at once
         self.pending: list[Request] = []
         self.condition = threading.Condition()
         self.closed = False
@@ -275,46 +278,58 @@ class Engine:
                     return
                 joining, self.pending = self.pending, []
             try:
-                for request in joining:
-                    self._admit(request)
+                if joining:
+                    self._admit(joining)
                 self._step()
             except Exception as exc:  # noqa: BLE001 - a broken step must end its requests, not the worker
                 for request in self.active:
                     self._post(request, {"type": "error", "message": f"generation failed: {exc}"})
                 self._drop(list(self.active))
-                self.finished = True
-            # Wake the requests with new text: now if one ended or the batch is empty, else
-            # once WAKE_EVERY_S has passed since the last wake.
-            self._wake(force=self.finished or not self.active)
-            self.finished = False
+                self.wake_now = True
+            # Wake the requests with new text: now if one began or ended or the batch is
+            # empty, else once WAKE_EVERY_S has passed since the last wake.
+            self._wake(force=self.wake_now or not self.active)
+            self.wake_now = False
 
     def _post(self, request: Request, item: dict) -> None:
         if request.outbox.put(item):
             self.to_wake.append(request.outbox)
+            if not request.woken:  # the first piece: time to the first character counts
+                request.woken, self.wake_now = True, True
 
     def _wake(self, force: bool) -> None:
         if self.to_wake and (force or time.monotonic() - self.last_wake >= WAKE_EVERY_S):
             wake_all(self.to_wake)
             self.to_wake, self.last_wake = [], time.monotonic()
 
-    def _admit(self, request: Request) -> None:
-        """Read the prompt (one pass of the model) and append the request's rows to the batch."""
-        if request.cancelled:
-            self._release(request)
-            return
-        ids = torch.from_numpy(request.prompt_ids).long()[None]  # (1, P)
-        with torch.inference_mode():
-            if ids.shape[1] > 0:
-                hidden, state = self.model.features(ids.to(self.model.device))
-                top = hidden[:, -1].float().cpu().numpy()  # (1, H)
+    def _admit(self, joining: list[Request]) -> None:
+        """Read the new requests' prompts and append their rows to the batch. Prompts of the
+        same length are read together, in one pass of the model: requests that arrive at
+        once (a class opening the playground) wait for one pass, not one each."""
+        by_length: dict[int, list[Request]] = {}
+        for request in joining:
+            if request.cancelled:
+                self._release(request)
             else:
-                top, state = np.zeros((1, self.model.config.hidden_sizes[-1]), dtype=np.float32), None
-        self.stepper.add_rows(state, request.rows)
-        self.hidden = np.concatenate([self.hidden, np.repeat(top, request.rows, axis=0)])
-        self.active.append(request)
+                by_length.setdefault(len(request.prompt_ids), []).append(request)
+        for length, group in by_length.items():
+            with torch.inference_mode():
+                if length > 0:
+                    ids = torch.from_numpy(np.stack([r.prompt_ids for r in group])).long()  # (k, P)
+                    hidden, state = self.model.features(ids.to(self.model.device))
+                    tops = hidden[:, -1].float().cpu().numpy()  # (k, H)
+                else:
+                    tops, state = np.zeros((len(group), self.model.config.hidden_sizes[-1]), dtype=np.float32), None
+            for i, request in enumerate(group):
+                # This request's slice of the state: one (1, 1, H) tensor per part of each layer.
+                own = None if state is None else [tuple(t[:, i:i + 1] for t in layer) for layer in state]
+                self.stepper.add_rows(own, request.rows)
+                self.hidden = np.concatenate([self.hidden, np.repeat(tops[i:i + 1], request.rows, axis=0)])
+                self.active.append(request)
         self.row_settings = None
-        if request.sampling.length == 0:
-            self._finish(request, "length")
+        for request in joining:
+            if request.sampling.length == 0 and not request.cancelled:
+                self._finish(request, "length")
 
     def _step(self) -> None:
         """Sample one symbol for every row at once, hand out the text, then advance the rows still going."""
@@ -375,7 +390,7 @@ class Engine:
             if tail:
                 self._post(request, {"type": "text", "index": row, "text": tail, "surprise": bits})
             reasons.append(reason)
-        self.finished = True
+        self.wake_now = True
         self._post(request, {"type": "done", "finish_reasons": reasons,
                             "symbols": [watcher.symbols for watcher in request.watchers]})
         self._drop([request])

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lstmlab.classify.model import SequenceClassifier, collate, coverage_text, init_embedding, read_vectors, reverse_padded
+from lstmlab.classify.model import SequenceClassifier, collate, reverse_padded
+from lstmlab.classify.vectors import coverage_text, init_embedding, read_vectors
 from lstmlab.classify.config import POOLINGS, ClassifierConfig
 from lstmlab.config import CELLS
 from lstmlab.errors import LstmlabError

@@ -246,9 +246,13 @@ def test_streams_beyond_the_limit_get_429(guarded):
     key = {"Authorization": "Bearer s3cret"}
     with httpx.stream("POST", guarded.url + "/v1/generate", headers=key, timeout=60,
                       json={"model": "chars", "length": 10_000_000, "num_samples": 2, "stream": True}) as response:
-        next(line for line in response.iter_lines() if '"type":"text"' in line)
+        # Keep the line iterator: dropping it would close the response, and the server would
+        # rightly cancel the stream.
+        lines = response.iter_lines()
+        next(line for line in lines if '"type":"text"' in line)
+        assert guarded.get("/healthz")[1]["streams"] == 2
         status, answer = guarded.post("/v1/generate", {"model": "chars", "length": 5}, headers=key)
-        assert status == 429 and "--max-streams" in answer["error"]["message"]
+        assert status == 429 and "--max-streams" in answer["error"]["message"], (status, answer)
     assert guarded.post("/v1/score", {"model": "chars", "text": "x" * 3000}, headers=key)[0] == 413
 
 
@@ -332,6 +336,14 @@ def test_fifty_clients_ten_requests_each_and_health_answers_throughout(server):
 
 
 # -- start-up ---------------------------------------------------------------------------------
+
+def test_listening_beyond_this_machine_warns(char_run):
+    open_server = Server([f"chars={char_run}", "--host", "0.0.0.0"])
+    assert open_server.get("/healthz")[0] == 200
+    _, err = open_server.stop()
+    assert "warning: listening on 0.0.0.0 lets other machines reach this server" in err
+    assert "--api-key" in err
+
 
 def test_missing_or_corrupt_runs_fail_before_the_server_starts(cli, tmp_path, char_run):
     code, out, err = cli("serve", str(tmp_path / "absent"))
