@@ -161,6 +161,7 @@ class Request:
     deadline: Optional[float] = None
     cancelled: bool = False
     woken: bool = False  # has its coroutine been woken yet
+    released: bool = False  # its rows are no longer counted against max_rows
     steps: int = 0
     watchers: list[StopWatcher] = field(default_factory=list)
 
@@ -282,9 +283,13 @@ class Engine:
                     self._admit(joining)
                 self._step()
             except Exception as exc:  # noqa: BLE001 - a broken step must end its requests, not the worker
-                for request in self.active:
+                failed = list(self.active)
+                failed += [r for r in joining if not r.released and not any(r is f for f in failed)]
+                for request in failed:
                     self._post(request, {"type": "error", "message": f"generation failed: {exc}"})
                 self._drop(list(self.active))
+                for request in joining:  # those that failed before they joined the batch
+                    self._release(request)
                 self.wake_now = True
             # Wake the requests with new text: now if one began or ended or the batch is
             # empty, else once WAKE_EVERY_S has passed since the last wake.
@@ -414,5 +419,8 @@ class Engine:
         self.hidden = self.hidden[keep]
 
     def _release(self, request: Request) -> None:
+        """Give the request's rows back to admission, once."""
         with self.condition:
-            self.rows_in_use -= request.rows
+            if not request.released:
+                request.released = True
+                self.rows_in_use -= request.rows

@@ -14,7 +14,7 @@ import pytest
 import lstmlab
 import lstmlab.classify as classify
 import lstmlab.forecast as forecast
-from lstmlab.serve.engine import StopWatcher
+from lstmlab.serve.engine import Engine, Outbox, Sampling, StopWatcher
 
 from tests.serve.conftest import Server
 
@@ -160,6 +160,33 @@ def test_a_seeded_stream_writes_the_same_text_alone_and_beside_seven_others(serv
     alone, results = asyncio.run(together())
     assert len(alone) == 400 and results[3] == alone
     assert len(set(results)) == 8
+
+
+def test_a_failing_step_ends_its_requests_with_an_error_and_frees_their_rows(char_run, monkeypatch):
+    lm = lstmlab.load(char_run, device="cpu")
+    engine = Engine(lm, max_rows=4)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    async def run_one() -> list[dict]:
+        outbox = Outbox(asyncio.get_running_loop())
+        assert engine.submit("ROMEO:", Sampling(length=50, seed=1), outbox) is not None
+        items: list[dict] = []
+        while not items or items[-1]["type"] not in ("done", "error"):
+            items += await asyncio.wait_for(outbox.take(), 10)
+        return items
+
+    try:
+        monkeypatch.setattr(lm.model, "features", broken)  # reading the prompt fails
+        items = asyncio.run(run_one())
+        assert items[-1] == {"type": "error", "message": "generation failed: out of memory"}
+        assert engine.streams == 0
+        monkeypatch.undo()  # and the worker goes on serving
+        items = asyncio.run(run_one())
+        assert items[-1]["type"] == "done" and engine.streams == 0
+    finally:
+        engine.close()
 
 
 # -- bad requests ----------------------------------------------------------------------------
