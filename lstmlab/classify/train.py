@@ -44,7 +44,7 @@ from ..tokenizers import TOKENIZERS, load_tokenizer
 from ..trainer import Trainer
 from ..version import __version__
 from .baseline import BaselineResult, tfidf_logistic_regression
-from .config import TRAIN_DEFAULTS, ClassifierConfig, ClassifyRunConfig, LabelledDataConfig
+from .config import PRETRAINED_DEFAULTS, TRAIN_DEFAULTS, ClassifierConfig, ClassifyRunConfig, LabelledDataConfig
 from .data import Labelled, Split, balance_table, check_classes, length_stats, read_labelled, split_data, suggest_length
 from .metrics import plot_confusion
 from .model import SequenceClassifier
@@ -105,6 +105,12 @@ class ClassifierRecipe:
         self.baseline = baseline
 
     def start(self, data: Any, run_dir: Path, settings: dict[str, Any], log) -> Setup:
+        if settings.get("embeddings"):
+            picked = {k: v for k, v in PRETRAINED_DEFAULTS.items() if k not in settings}
+            if picked:
+                log("pretrained vectors: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in picked.items())
+                    + "; give either to choose otherwise")
+            settings = {**picked, **settings}
         parts = split_settings(settings, OWNERS)
         data_kw, model_kw, train_kw = parts["data"], parts["model"], parts["train"]
         monitor = parts["run"].get("monitor") or "loss"

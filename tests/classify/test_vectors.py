@@ -236,3 +236,18 @@ def test_a_missing_package_or_an_unknown_name_is_a_one_line_error(glove, cli, mo
         assert code == 2 and err.count("\n") == 1, err
         assert f"--embeddings {source}: no such file, nor a known name" in err and "one of: glove-6b-50d" in err
         assert "data:" not in out  # refused before the data is read
+
+
+def test_pretrained_vectors_bring_their_own_defaults_which_settings_given_override(glove, tmp_path):
+    lines: list[str] = []
+    classify.train(str(shared_file(IMDB)), tmp_path / "defaults", embeddings="glove-6b-50d", hidden_sizes=(16,),
+                   max_steps=2, baseline=False, show_progress=False, log=lines.append)
+    assert "pretrained vectors: --min-freq 1, --patience 8; give either to choose otherwise" in lines
+    config = json.loads((tmp_path / "defaults" / "config.json").read_text())
+    assert config["data"]["min_freq"] == 1 and config["train"]["patience"] == 8
+    lines.clear()
+    classify.train(str(shared_file(IMDB)), tmp_path / "given", embeddings="glove-6b-50d", hidden_sizes=(16,),
+                   max_steps=2, min_freq=3, baseline=False, show_progress=False, log=lines.append)
+    assert "pretrained vectors: --patience 8; give either to choose otherwise" in lines
+    config = json.loads((tmp_path / "given" / "config.json").read_text())
+    assert config["data"]["min_freq"] == 3 and config["train"]["patience"] == 8
