@@ -1,8 +1,10 @@
-"""`lstmlab serve`: trained runs over HTTP, with continuous batching of generation."""
+"""`lstmlab serve`: trained runs over HTTP, with continuous batching of generation.
 
-from .app import create_app
-from .engine import Engine, Sampling
-from .limits import Limits
-from .models import ServedModel, load_served
+    from lstmlab.serve.app import create_app        # the FastAPI app over served runs
+    from lstmlab.serve.models import load_served    # runs by name, as the command loads them
+    from lstmlab.serve.limits import Limits         # what one request may ask
+    from lstmlab.serve.engine import Engine         # continuous batching for one language model
 
-__all__ = ["Engine", "Limits", "Sampling", "ServedModel", "create_app", "load_served"]
+Nothing is imported here: every `lstmlab` command reads the limits for its help
+text, and importing FastAPI would add a sixth of a second to each of them.
+"""
