@@ -207,7 +207,7 @@ def with_budget_defaults(settings: dict[str, Any]) -> tuple[dict[str, Any], str]
 
     From five minutes on, a 1x512 model overfits a text of a few megabytes (tiny_shakespeare:
     early stopping after 4 minutes, at 1.52); two layers with dropout use the whole budget
-    (1.44 in 10 minutes, BENCHMARKS.md §5b). They apply only when none of the model size,
+    (1.44 in 10 minutes, BENCHMARKS.md §5c). They apply only when none of the model size,
     dropout and rate is given."""
     if "max_steps" in settings or "epochs" in settings:
         return settings, ""

@@ -283,8 +283,7 @@ def create_app(served: dict[str, ServedModel], limits: Limits = Limits(), api_ke
                                                     num_samples=n, seed=body.seed, stop=tuple(stops),
                                                     time_limit=limits.time_limit))
                 for prompt in prompts]
-        lm: LanguageModel = entry.loaded
-        prompt_tokens = sum(len(lm.prompt_ids(p, warn=None)) for p in prompts)
+        prompt_tokens = sum(len(job.prompt_ids) for job, _ in jobs)  # as the engine read them
         head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
                 "model": entry.name}
         merged = merge_streams([events(job, outbox, request, poll=not body.stream) for job, outbox in jobs], n)

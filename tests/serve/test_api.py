@@ -4,6 +4,7 @@ httpx and the openai package, with runs of every kind."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -256,13 +257,26 @@ def test_the_api_key_is_enforced_except_for_health_and_the_page(guarded):
         assert client.get("/").status_code == 200
 
 
-def test_a_client_that_disconnects_cancels_its_stream_and_the_batch_shrinks(guarded):
-    key = {"Authorization": "Bearer s3cret"}
-    with httpx.stream("POST", guarded.url + "/v1/generate", headers=key, timeout=60,
+GUARDED_KEY = {"Authorization": "Bearer s3cret"}
+
+
+@contextlib.contextmanager
+def generating_two_samples(guarded):
+    """A stream of two very long samples on the guarded server, open until the block ends
+    and already writing when it starts."""
+    with httpx.stream("POST", guarded.url + "/v1/generate", headers=GUARDED_KEY, timeout=60,
                       json={"model": "chars", "length": 10_000_000, "num_samples": 2, "stream": True}) as response:
+        # Keep the line iterator: dropping it would close the response, and the server would
+        # rightly cancel the stream.
         lines = response.iter_lines()
         next(line for line in lines if '"type":"text"' in line)
         assert guarded.get("/healthz")[1]["streams"] == 2  # both samples are in the batch
+        yield
+
+
+def test_a_client_that_disconnects_cancels_its_stream_and_the_batch_shrinks(guarded):
+    with generating_two_samples(guarded):
+        pass
     deadline = time.monotonic() + 10
     while guarded.get("/healthz")[1]["streams"] and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -270,17 +284,10 @@ def test_a_client_that_disconnects_cancels_its_stream_and_the_batch_shrinks(guar
 
 
 def test_streams_beyond_the_limit_get_429(guarded):
-    key = {"Authorization": "Bearer s3cret"}
-    with httpx.stream("POST", guarded.url + "/v1/generate", headers=key, timeout=60,
-                      json={"model": "chars", "length": 10_000_000, "num_samples": 2, "stream": True}) as response:
-        # Keep the line iterator: dropping it would close the response, and the server would
-        # rightly cancel the stream.
-        lines = response.iter_lines()
-        next(line for line in lines if '"type":"text"' in line)
-        assert guarded.get("/healthz")[1]["streams"] == 2
-        status, answer = guarded.post("/v1/generate", {"model": "chars", "length": 5}, headers=key)
+    with generating_two_samples(guarded):
+        status, answer = guarded.post("/v1/generate", {"model": "chars", "length": 5}, headers=GUARDED_KEY)
         assert status == 429 and "--max-streams" in answer["error"]["message"], (status, answer)
-    assert guarded.post("/v1/score", {"model": "chars", "text": "x" * 3000}, headers=key)[0] == 413
+    assert guarded.post("/v1/score", {"model": "chars", "text": "x" * 3000}, headers=GUARDED_KEY)[0] == 413
 
 
 # -- the OpenAI completions API, through the openai package ----------------------------------
