@@ -13,14 +13,16 @@ model.safetensors (best weights), checkpoint.safetensors (last state,
 resumable), metrics.jsonl, training.png, and the test set's report.json
 and confusion.png.
 
-The default recipe, chosen on the benchmarks in BENCHMARKS.md: lowercased
-words, those seen once in training read as <unk>; texts cut at the 95th
-percentile of the training lengths; a bidirectional LSTM (128 units each way)
-over 128-wide embeddings, mean-pooled over the real steps; dropout 0.5 and
-word dropout 0.2; Adam at 2e-3 with a cosine decay over at most 20 epochs or
-10 minutes; batches of texts of similar length (less padding); validation
-every epoch, the best checkpoint kept, and training stopped after 4
-evaluations without a better validation loss.
+The default recipe, chosen on the benchmarks in BENCHMARKS.md (§8, §8b):
+lowercased words; GloVe 6B 50d vectors to start the embedding (vectors.py:
+choose_vectors; without them, 128-wide random embeddings), with every word
+seen in training kept and 8 evaluations of patience (PRETRAINED_DEFAULTS;
+without vectors, words seen once read as <unk> and patience is 4); texts cut
+at the 95th percentile of the training lengths; a bidirectional LSTM (128
+units each way), mean-pooled over the real steps; dropout 0.5 and word
+dropout 0.2; Adam at 2e-3 with a cosine decay over at most 20 epochs or 10
+minutes; batches of texts of similar length (less padding); validation every
+epoch and the best checkpoint kept.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from .metrics import plot_confusion
 from .model import SequenceClassifier
 from .task import ClassificationTask, Encoded, encode_part, predict_encoded, report_of, truncate
 from .trained import CONFUSION_PNG, DATA_FIELDS, REPORT_FILE, TOKENIZER_FILE, TRAINING_PNG, Classifier, load
-from .vectors import coverage_text, init_embedding, read_vectors, source_kind
+from .vectors import choose_vectors, coverage_text, init_embedding, read_vectors, source_kind
 
 # Which config each keyword setting belongs to; "monitor" is the run's own.
 OWNERS = {
@@ -105,7 +107,8 @@ class ClassifierRecipe:
         self.baseline = baseline
 
     def start(self, data: Any, run_dir: Path, settings: dict[str, Any], log) -> Setup:
-        if settings.get("embeddings"):
+        settings = choose_vectors(settings, log)
+        if settings["embeddings"]:
             picked = {k: v for k, v in PRETRAINED_DEFAULTS.items() if k not in settings}
             if picked:
                 log("pretrained vectors: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in picked.items())

