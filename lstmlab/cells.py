@@ -27,6 +27,16 @@ states equal the fused kernel's. The two extra cells have one forward step
 (`pointwise`) that both training and tracing run; their backward step is
 written by hand and tested against autograd through that forward step.
 lstmlab.reference has the same equations in NumPy with backpropagation.
+
+Recurrent dropout (Keras' `recurrent_dropout`, Gal & Ghahramani 2016): with
+`recurrent_dropout` p > 0 and the layer in training mode, one mask per
+sequence (per row and unit, 0 or 1/(1-p), the same at every step of a forward
+call) multiplies h_{t-1} where it enters the recurrent product
+(m ⊙ h_{t-1}) U^T, one mask shared by all gates as in Keras 3's cells. The
+path of h_{t-1} that does not go through U (the GRU's z ⊙ h_{t-1}) keeps the
+whole state. Every cell then runs the stepped loop of `_Recurrence`: the
+fused kernels of nn.LSTM/GRU/RNN have no place for a mask. In eval mode the
+mask is off and the built-ins run their fused kernel as before.
 """
 
 from __future__ import annotations
@@ -58,6 +68,24 @@ def _initial(x: torch.Tensor, state: Optional[LayerState], hidden: int, parts: i
     return [s[0].to(dtype) for s in state]
 
 
+def dropout_mask(rows: int, width: int, p: float, device: torch.device,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A (rows, width) mask of 0 (probability p) and 1/(1-p), for a whole sequence.
+
+    Drawn from torch's CPU generator whatever the device: that is the random
+    state a checkpoint saves (checkpoint.save_last), so a resumed run draws the
+    masks an uninterrupted one would, and a seed gives the same masks on a GPU."""
+    keep = 1.0 - p
+    return torch.empty(rows, width, dtype=dtype).bernoulli_(keep).div_(keep).to(device)
+
+
+def _recurrent_mask(layer: nn.Module, x: torch.Tensor, dtype: torch.dtype) -> Optional[torch.Tensor]:
+    """The layer's recurrent-dropout mask (B, H) for this forward call; None in eval mode or at p = 0."""
+    if not (layer.training and layer.recurrent_dropout > 0):
+        return None
+    return dropout_mask(x.shape[0], layer.hidden_size, layer.recurrent_dropout, x.device, dtype)
+
+
 def _stack(steps: list[dict[str, torch.Tensor]], names: tuple[str, ...]) -> Gates:
     return {name: torch.stack([s[name] for s in steps], dim=1) for name in names}
 
@@ -78,64 +106,156 @@ def open_forget_gate(bias: torch.Tensor, hidden: int) -> None:
 
 
 class LSTM(nn.LSTM):
-    kind = "lstm"
+    """nn.LSTM; with recurrent dropout in training, the same weights run by `_Recurrence`.
 
-    def __init__(self, input_size: int, hidden_size: int):
+    `pointwise` (and `pointwise_backward`) are the step of that loop, which trace() runs too."""
+
+    kind = "lstm"
+    inputs_add_to_recurrent = True
+
+    def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
         super().__init__(input_size, hidden_size, batch_first=True)
+        self.recurrent_dropout = recurrent_dropout
         open_forget_gate(self.bias_ih_l0, hidden_size)
         with torch.no_grad():
             self.bias_hh_l0[hidden_size : 2 * hidden_size].zero_()
 
+    def forward(self, x: torch.Tensor, hx: Optional[LayerState] = None):
+        state_dtype = self.weight_hh_l0.dtype
+        mask = _recurrent_mask(self, x, state_dtype)
+        if mask is None:
+            return super().forward(x, hx)
+        h0, c0 = _initial(x, hx, self.hidden_size, 2, state_dtype)
+        x_proj = F.linear(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0).to(state_dtype)
+        out, h, c = _Recurrence.apply(self, x_proj, self.weight_hh_l0, mask, h0, c0)
+        return out, (h[None], c[None])
+
+    def pointwise_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def pointwise(self, x_proj, recurrent, c):
+        i, f, g, o, c = _lstm_update(x_proj + recurrent, c, self.hidden_size)
+        tanh_c = torch.tanh(c)
+        h = o * tanh_c
+        return h, c, dict(forget=f, input=i, candidate=g, output=o, cell=c, hidden=h, tanh_cell=tanh_c)
+
+    def pointwise_backward(self, s, c_prev, dh, dc):
+        i, f, g, o, tanh_c = s["input"], s["forget"], s["candidate"], s["output"], s["tanh_cell"]
+        dz_o = dh * tanh_c * _d_sigmoid(o)
+        dc = dc + dh * o * (1 - tanh_c * tanh_c)
+        dz_i = dc * g * _d_sigmoid(i)
+        dz_f = dc * c_prev * _d_sigmoid(f)
+        dz_g = dc * i * (1 - g * g)
+        dz = torch.cat([dz_i, dz_f, dz_g, dz_o], dim=1)
+        return dz, dz, dc * f, []
+
     def trace(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState, Gates]:
-        H = self.hidden_size
-        h, c = _initial(x, state, H, 2, self.weight_hh_l0.dtype)
+        h, c = _initial(x, state, self.hidden_size, 2, self.weight_hh_l0.dtype)
         x_proj = F.linear(x.to(h.dtype), self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)
         steps = []
         for t in range(x.shape[1]):
-            i, f, g, o, c = _lstm_update(x_proj[:, t] + h @ self.weight_hh_l0.T, c, H)
-            h = o * torch.tanh(c)
-            steps.append(dict(forget=f, input=i, candidate=g, output=o, cell=c, hidden=h))
+            h, c, gates = self.pointwise(x_proj[:, t], h @ self.weight_hh_l0.T, c)
+            steps.append(gates)
         gates = _stack(steps, GATE_NAMES[self.kind])
         return gates["hidden"], (h[None], c[None]), gates
 
 
 class GRU(nn.GRU):
-    kind = "gru"
+    """nn.GRU; with recurrent dropout in training, the same weights run by `_Recurrence`.
 
-    def __init__(self, input_size: int, hidden_size: int):
+    A GRU has no cell state: in that loop the "cell" slot carries h_{t-1} itself,
+    unmasked, for the update gate's z ⊙ h_{t-1}, which does not go through U."""
+
+    kind = "gru"
+    # The reset gate scales the recurrent part of the candidate only.
+    inputs_add_to_recurrent = False
+
+    def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
         super().__init__(input_size, hidden_size, batch_first=True)
+        self.recurrent_dropout = recurrent_dropout
+
+    def forward(self, x: torch.Tensor, hx: Optional[torch.Tensor] = None):
+        state_dtype = self.weight_hh_l0.dtype
+        mask = _recurrent_mask(self, x, state_dtype)
+        if mask is None:
+            return super().forward(x, hx)
+        (h0,) = _initial(x, None if hx is None else (hx,), self.hidden_size, 1, state_dtype)
+        x_proj = F.linear(x, self.weight_ih_l0, self.bias_ih_l0).to(state_dtype)
+        out, h, _ = _Recurrence.apply(self, x_proj, self.weight_hh_l0, mask, h0, h0, self.bias_hh_l0)
+        return out, h[None]
+
+    def pointwise_parameters(self) -> list[nn.Parameter]:
+        return [self.bias_hh_l0]
+
+    def pointwise(self, x_proj, recurrent, h_prev):
+        H = self.hidden_size
+        gh = recurrent + self.bias_hh_l0
+        r = torch.sigmoid(x_proj[:, :H] + gh[:, :H])
+        z = torch.sigmoid(x_proj[:, H : 2 * H] + gh[:, H : 2 * H])
+        # The reset gate scales the recurrent part only (PyTorch's and Keras 3's form).
+        n = torch.tanh(x_proj[:, 2 * H :] + r * gh[:, 2 * H :])
+        h = (1 - z) * n + z * h_prev
+        return h, h, dict(reset=r, update=z, candidate=n, hidden=h, recurrent_candidate=gh[:, 2 * H :])
+
+    def pointwise_backward(self, s, h_prev, dh, dc):
+        r, z, n = s["reset"], s["update"], s["candidate"]
+        dh = dh + dc  # h_t is both the output and the "cell" slot
+        dz_n = dh * (1 - z) * (1 - n * n)
+        dz_r = dz_n * s["recurrent_candidate"] * _d_sigmoid(r)
+        dz_z = dh * (h_prev - n) * _d_sigmoid(z)
+        d_recurrent = torch.cat([dz_r, dz_z, dz_n * r], dim=1)
+        return torch.cat([dz_r, dz_z, dz_n], dim=1), d_recurrent, dh * z, [d_recurrent.sum(0)]
 
     def trace(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState, Gates]:
-        H = self.hidden_size
-        (h,) = _initial(x, state, H, 1, self.weight_hh_l0.dtype)
+        (h,) = _initial(x, state, self.hidden_size, 1, self.weight_hh_l0.dtype)
         x_proj = F.linear(x.to(h.dtype), self.weight_ih_l0, self.bias_ih_l0)
         steps = []
         for t in range(x.shape[1]):
-            gi = x_proj[:, t]
-            gh = F.linear(h, self.weight_hh_l0, self.bias_hh_l0)
-            r = torch.sigmoid(gi[:, :H] + gh[:, :H])
-            z = torch.sigmoid(gi[:, H : 2 * H] + gh[:, H : 2 * H])
-            # The reset gate scales the recurrent part only (PyTorch's and Keras 3's form).
-            n = torch.tanh(gi[:, 2 * H :] + r * gh[:, 2 * H :])
-            h = (1 - z) * n + z * h
-            steps.append(dict(reset=r, update=z, candidate=n, hidden=h))
+            h, _, gates = self.pointwise(x_proj[:, t], h @ self.weight_hh_l0.T, h)
+            steps.append(gates)
         gates = _stack(steps, GATE_NAMES[self.kind])
         return gates["hidden"], (h[None],), gates
 
 
 class RNN(nn.RNN):
-    kind = "rnn"
+    """nn.RNN; with recurrent dropout in training, the same weights run by `_Recurrence`
+    (its "cell" slot carries h_{t-1}, which the step does not read)."""
 
-    def __init__(self, input_size: int, hidden_size: int):
+    kind = "rnn"
+    inputs_add_to_recurrent = True
+
+    def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
         super().__init__(input_size, hidden_size, batch_first=True)
+        self.recurrent_dropout = recurrent_dropout
+
+    def forward(self, x: torch.Tensor, hx: Optional[torch.Tensor] = None):
+        state_dtype = self.weight_hh_l0.dtype
+        mask = _recurrent_mask(self, x, state_dtype)
+        if mask is None:
+            return super().forward(x, hx)
+        (h0,) = _initial(x, None if hx is None else (hx,), self.hidden_size, 1, state_dtype)
+        x_proj = F.linear(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0).to(state_dtype)
+        out, h, _ = _Recurrence.apply(self, x_proj, self.weight_hh_l0, mask, h0, h0)
+        return out, h[None]
+
+    def pointwise_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def pointwise(self, x_proj, recurrent, h_prev):
+        h = torch.tanh(x_proj + recurrent)
+        return h, h, dict(hidden=h)
+
+    def pointwise_backward(self, s, h_prev, dh, dc):
+        dz = (dh + dc) * (1 - s["hidden"] ** 2)
+        return dz, dz, torch.zeros_like(dh), []
 
     def trace(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState, Gates]:
         (h,) = _initial(x, state, self.hidden_size, 1, self.weight_hh_l0.dtype)
         x_proj = F.linear(x.to(h.dtype), self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)
         steps = []
         for t in range(x.shape[1]):
-            h = torch.tanh(x_proj[:, t] + h @ self.weight_hh_l0.T)
-            steps.append(dict(hidden=h))
+            h, _, gates = self.pointwise(x_proj[:, t], h @ self.weight_hh_l0.T, h)
+            steps.append(gates)
         gates = _stack(steps, GATE_NAMES[self.kind])
         return gates["hidden"], (h[None],), gates
 
@@ -178,9 +298,10 @@ class _SteppedLSTM(nn.Module):
     # True when z_t = x part + recurrent product (no normalisation between).
     inputs_add_to_recurrent = True
 
-    def __init__(self, input_size: int, hidden_size: int):
+    def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
         super().__init__()
         self.input_size, self.hidden_size = input_size, hidden_size
+        self.recurrent_dropout = recurrent_dropout
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
         self.bias = nn.Parameter(torch.zeros(4 * hidden_size))
@@ -197,7 +318,8 @@ class _SteppedLSTM(nn.Module):
     def forward(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState]:
         h0, c0 = _initial(x, state, self.hidden_size, 2, self.weight_hh.dtype)
         x_proj = self.project_inputs(x)  # (B, T, 4H)
-        out, h, c = _Recurrence.apply(self, x_proj, self.weight_hh, h0, c0, *self.pointwise_parameters())
+        mask = _recurrent_mask(self, x, self.weight_hh.dtype)
+        out, h, c = _Recurrence.apply(self, x_proj, self.weight_hh, mask, h0, c0, *self.pointwise_parameters())
         return out, (h[None], c[None])
 
     def trace(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState, Gates]:
@@ -270,16 +392,21 @@ class RecurrentProduct:
 
 
 class _Recurrence(torch.autograd.Function):
-    """The time loop of a _SteppedLSTM, with its backward pass organised by hand.
+    """The time loop of a _SteppedLSTM (or of a built-in cell under recurrent
+    dropout), with its backward pass organised by hand.
 
     Backward walks the steps in reverse: the cell's `pointwise_backward` gives
     d r_t, and d h_{t-1} = d r_t U carries the gradient one step back. The
     weight gradient is then one large product over all steps,
     dU = sum_t d r_t^T h_{t-1}, as cuDNN and oneDNN organise it.
+
+    `mask` (B, H), or None: recurrent dropout, r_t = (m ⊙ h_{t-1}) U^T. The
+    weight gradient then needs the masked h_{t-1} (what is saved), and the
+    gradient reaching h_{t-1} through the product is m ⊙ (d r_t U).
     """
 
     @staticmethod
-    def forward(ctx, layer, x_proj, weight_hh, h0, c0, *pointwise_params):
+    def forward(ctx, layer, x_proj, weight_hh, mask, h0, c0, *pointwise_params):
         state_dtype = weight_hh.dtype
         # Autocast is per device type: ask the one the inputs are on (cpu, cuda, mps).
         dtype = _autocast_dtype(x_proj.device.type, state_dtype)
@@ -287,12 +414,13 @@ class _Recurrence(torch.autograd.Function):
         h, c = h0, c0
         h_prev, c_prev, saved, outputs = [], [], [], []
         for x_t in x_proj.to(state_dtype).unbind(1):
-            h_prev.append(h)
+            seen = h if mask is None else h * mask
+            h_prev.append(seen)
             c_prev.append(c)
-            h, c, values = layer.pointwise(x_t, recurrent(h).to(state_dtype), c)
+            h, c, values = layer.pointwise(x_t, recurrent(seen).to(state_dtype), c)
             saved.append(values)
             outputs.append(h)
-        ctx.layer, ctx.dtype, ctx.saved_steps, ctx.c_prev = layer, dtype, saved, c_prev
+        ctx.layer, ctx.dtype, ctx.saved_steps, ctx.c_prev, ctx.mask = layer, dtype, saved, c_prev, mask
         ctx.save_for_backward(weight_hh, torch.stack(h_prev, 1))
         # Return copies: the final h and c also sit in ctx.saved_steps, and an
         # output held by its own node's context is a reference cycle that
@@ -321,15 +449,17 @@ class _Recurrence(torch.autograd.Function):
                 d_x[:, t] = dx_t
             d_params = step_params if d_params is None else [a + b for a, b in zip(d_params, step_params)]
             dh = back_through_weight(d_r[:, t]).to(state_dtype)
+            if ctx.mask is not None:
+                dh = dh * ctx.mask
         d_weight = d_r.flatten(0, 1).T.to(dtype) @ h_prev.flatten(0, 1).to(dtype)
-        return (None, d_x, d_weight.to(state_dtype), dh, dc, *d_params)
+        return (None, d_x, d_weight.to(state_dtype), None, dh, dc, *d_params)
 
 
 class PeepholeLSTM(_SteppedLSTM):
     kind = "peephole"
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__(input_size, hidden_size)
+    def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
+        super().__init__(input_size, hidden_size, recurrent_dropout)
         # Diagonal peephole weights, one per unit and gate; zero starts the
         # cell exactly as a plain LSTM and lets training decide how much to peek.
         self.peephole_i = nn.Parameter(torch.zeros(hidden_size))
@@ -372,8 +502,8 @@ class LayerNormLSTM(_SteppedLSTM):
     kind = "layernorm-lstm"
     inputs_add_to_recurrent = False
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__(input_size, hidden_size)
+    def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
+        super().__init__(input_size, hidden_size, recurrent_dropout)
         # Normalising each product keeps the gates' inputs at a steady scale
         # whatever the weights do, which lets larger learning rates work. The
         # shift lives in self.bias, so the two products' norms have gains only.
@@ -415,5 +545,5 @@ CELL_LAYERS: dict[str, type[nn.Module]] = {
 }
 
 
-def make_layer(cell: str, input_size: int, hidden_size: int) -> nn.Module:
-    return CELL_LAYERS[cell](input_size, hidden_size)
+def make_layer(cell: str, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0) -> nn.Module:
+    return CELL_LAYERS[cell](input_size, hidden_size, recurrent_dropout)

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from .cells import Gates, make_layer
+from .cells import Gates, dropout_mask, make_layer
 
 State = list[tuple[torch.Tensor, ...]]
 
@@ -21,13 +21,21 @@ def _as_tuple(state) -> tuple[torch.Tensor, ...]:
 
 
 class RecurrentStack(nn.Module):
-    """Stacked recurrent layers of one cell type, each with its own size."""
+    """Stacked recurrent layers of one cell type, each with its own size.
 
-    def __init__(self, cell: str, input_size: int, hidden_sizes: Sequence[int], dropout: float):
+    `dropout` drops single numbers between layers, a fresh draw at every time
+    step. `input_dropout` (Keras' `dropout=` of a recurrent layer) drops whole
+    input features of each layer, the first included, for a whole sequence:
+    one mask per row, the same at every step. `recurrent_dropout` goes to the
+    layers (cells.py)."""
+
+    def __init__(self, cell: str, input_size: int, hidden_sizes: Sequence[int], dropout: float,
+                 recurrent_dropout: float = 0.0, input_dropout: float = 0.0):
         super().__init__()
         sizes = [input_size, *hidden_sizes]
-        self.layers = nn.ModuleList(make_layer(cell, i, h) for i, h in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(make_layer(cell, i, h, recurrent_dropout) for i, h in zip(sizes[:-1], sizes[1:]))
         self.dropout = nn.Dropout(dropout)
+        self.input_dropout = input_dropout
 
     def forward(self, x: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
         """x (B, T, E) -> (B, T, H_last), new state."""
@@ -35,6 +43,11 @@ class RecurrentStack(nn.Module):
         for i, layer in enumerate(self.layers):
             if i > 0:
                 x = self.dropout(x)
+            if self.training and self.input_dropout > 0:
+                # A multiply outside the layer, so the fused kernels still run.
+                mask = dropout_mask(x.shape[0], x.shape[2], self.input_dropout, x.device,
+                                    torch.promote_types(x.dtype, torch.float32))
+                x = x * mask[:, None, :]
             layer_state = None if state is None else state[i]
             if layer_state is not None and len(layer_state) == 1:
                 layer_state = layer_state[0]

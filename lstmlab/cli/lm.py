@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import sys
 from pathlib import Path
 
 from ..config import CELLS, OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 from ..errors import LstmlabError
 from ..inspect import page
-from ..lm.config import (LEVELS, OBJECTIVES, WORD_MODEL_DEFAULTS, WORD_TRAIN_DEFAULTS, DataConfig, ModelConfig,
-                         ObjectiveConfig, RunConfig)
+from ..lm.config import (INPUTS, LEVELS, OBJECTIVES, WORD_MODEL_DEFAULTS, WORD_TRAIN_DEFAULTS, DataConfig,
+                         ModelConfig, ObjectiveConfig, RunConfig, check_input_settings)
 from ..lm.corpus import BUILTIN_CORPORA, load_text
 from ..lm.keras_import import import_keras
 from ..lm.summary import format_summary
@@ -63,6 +64,11 @@ def _add_model_flags(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
                    help="hidden size of each layer, comma separated: 512, or 256,128 for seed 000's two layers (default 512)")
     m.add_argument("--embed-dim", type=int,
                    help=f"character (or word) embedding size; 0 feeds one-hot vectors instead (default {default_of(ModelConfig, 'embed_dim')})")
+    m.add_argument("--input", choices=INPUTS,
+                   help="how each symbol enters the first layer: embedding (learned, --embed-dim wide; the default), "
+                        "one-hot (a fixed identity table, the same as --embed-dim 0), or scaled-id (characters only: "
+                        "one number, the character's sorted index / n, as seeds 003 and 004 feed it; it learns more "
+                        "slowly, since neighbouring characters look alike)")
     m.add_argument("--tie-embeddings", action="store_true", default=None,
                    help="share the embedding with the output layer (needs --embed-dim equal to the last hidden size)")
     return m
@@ -71,7 +77,17 @@ def _add_model_flags(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     t, obj = TrainConfig, ObjectiveConfig
     m = _add_model_flags(p)
-    m.add_argument("--dropout", type=float, help="dropout between layers and before the output layer (default 0)")
+    m.add_argument("--dropout", type=float,
+                   help="dropout between layers and before the output layer, a fresh draw for every number at every "
+                        "time step (default 0)")
+    m.add_argument("--recurrent-dropout", type=float, metavar="P",
+                   help="Keras' recurrent_dropout (Gal & Ghahramani 2016): drop units of h(t-1) where it enters the "
+                        "recurrent product, one mask per sequence kept for all its steps and shared by the gates; "
+                        "training then runs a stepped loop instead of the fused kernel, slower (default 0)")
+    m.add_argument("--input-dropout", type=float, metavar="P",
+                   help="Keras' dropout= of a recurrent layer (seed 000's layer_lstm(dropout = 0.2)): drop input "
+                        "features of every recurrent layer, one mask per sequence kept for all its steps, unlike "
+                        "--dropout's fresh draw per step (default 0)")
 
     o = p.add_argument_group("objective")
     o.add_argument("--objective", choices=OBJECTIVES,
@@ -144,7 +160,10 @@ def add_parsers(sub) -> None:
     p.add_argument("run", metavar="RUN", help="run folder made by lstmlab train")
     p.add_argument("--prompt", default="", help="text to start from (default: none, a fresh state)")
     p.add_argument("--length", type=int, help="characters to generate (default 400), or words for a word-level run (default 100)")
-    p.add_argument("--temperature", type=float, default=0.7, help="below 1: safer, above 1: wilder, 0: greedy (default 0.7)")
+    p.add_argument("--temperature", default="0.7", metavar="T[,T...]",
+                   help="below 1: safer, above 1: wilder, 0: greedy (default 0.7); several, comma separated "
+                        "(e.g. 0.2,0.5,1.0), write one labelled sample per temperature, each the same as a run "
+                        "with that temperature alone")
     p.add_argument("--top-k", type=int, help="sample only from the k most likely characters (or words)")
     p.add_argument("--top-p", type=float, help="sample only from the most likely characters (or words) that cover this probability")
     p.add_argument("--seed", type=int, help="random seed for reproducible samples")
@@ -210,15 +229,43 @@ def _cmd_train(args) -> None:
     print(f"generate text with: lstmlab generate {run_dir} --prompt \"...\"")
 
 
+def parse_temperatures(text: str) -> list[float]:
+    """--temperature 0.7 or 0.2,0.5,1.0: each a finite number >= 0."""
+    values, parts = [], text.split(",")
+    for part in parts:
+        try:
+            value = float(part)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            where = f" in {text!r}" if len(parts) > 1 else ""
+            raise LstmlabError(f"--temperature takes numbers >= 0 (0 means greedy), comma separated like 0.2,0.5,1.0; "
+                               f"got {part.strip()!r}{where}")
+        values.append(value)
+    return values
+
+
 def _cmd_generate(args) -> None:
+    temperatures = parse_temperatures(args.temperature)
     lm = load(args.run, device=args.device)
-    options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+    for temperature in temperatures:
+        # Each temperature is sampled on its own, from --seed, so its text is the one that a
+        # run with that temperature alone writes (the seeds' "diversity" loop shares one RNG).
+        label = f"temperature {temperature}" if len(temperatures) > 1 else ""
+        _write_samples(lm, args, temperature, label)
+
+
+def _write_samples(lm, args, temperature: float, label: str) -> None:
+    """One temperature's samples, under `label` when there are several temperatures."""
+    options = dict(temperature=temperature, top_k=args.top_k, top_p=args.top_p,
                    num_samples=args.num_samples, seed=args.seed)
     if args.length is not None:  # else the model's own default: 400 characters or 100 words
         options["length"] = args.length
     if args.num_samples == 1:
         stream = lm.stream(args.prompt, **options)
         first = next(stream, None)  # checks the options before anything is printed
+        if label:
+            sys.stdout.write(f"----- {label} -----\n")
         sys.stdout.write(lm.prompt_text(args.prompt))
         for step in itertools.chain([first] if first else [], stream):
             sys.stdout.write(step[0])
@@ -226,7 +273,7 @@ def _cmd_generate(args) -> None:
         sys.stdout.write("\n")
     else:
         for i, text in enumerate(lm.generate(args.prompt, **options), start=1):
-            print(f"----- sample {i} -----\n{text}")
+            print(f"----- {label + ', ' if label else ''}sample {i} -----\n{text}")
 
 
 def _cmd_evaluate(args) -> None:
@@ -243,6 +290,7 @@ def _cmd_summary(args) -> None:
     else:
         if not args.vocab_size:
             raise LstmlabError("give a RUN folder, or describe a model with --vocab-size N (and --cell, --hidden, --embed-dim)")
+        check_input_settings(flags)
         model = ModelConfig(vocab_size=args.vocab_size, **flags)
         title = f"Model: {model.cell}, vocabulary {model.vocab_size}"
     print(format_summary(model, title))

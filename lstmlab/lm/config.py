@@ -18,6 +18,10 @@ from ..errors import LstmlabError
 
 OBJECTIVES = ("tbptt", "window")
 LEVELS = ("char", "word")
+# How a symbol enters the first recurrent layer (ModelConfig.input).
+INPUTS = ("embedding", "one-hot", "scaled-id")
+# The inputs that are a fixed table, with nothing to learn and no embed_dim.
+FIXED_INPUTS = ("one-hot", "scaled-id")
 
 
 @dataclass(frozen=True)
@@ -72,9 +76,26 @@ class ModelConfig:
     # 0 feeds one-hot vectors instead of a learned embedding, as seeds 001 and
     # 004 do (and as imported one-hot Keras models need).
     embed_dim: int = 64
-    # Applied between recurrent layers and before the head (not on recurrent
-    # connections, which would disturb the memory the cell is meant to keep).
+    # How each symbol enters the first layer. embedding: a learned table of
+    # embed_dim numbers. one-hot: a fixed identity table (the same as
+    # embed_dim 0). scaled-id: seeds 003 and 004's single number per character,
+    # its sorted index / n (model.scaled_id_table), there only to reproduce
+    # them: neighbours such as 'a' and 'b' look nearly alike to the network.
+    # The fixed ones learn nothing, so their embed_dim is saved as 0. None, as
+    # in runs saved before this field existed, is read from embed_dim.
+    input: Optional[str] = None
+    # Applied between recurrent layers and before the head, a fresh draw per
+    # number and time step (a fresh mask per step on the recurrent connections
+    # would disturb the memory the cell is meant to keep).
     dropout: float = 0.0
+    # Keras' recurrent_dropout (Gal & Ghahramani 2016): one mask per sequence
+    # on h_{t-1} where it enters the recurrent product, the same at every step,
+    # so the memory is thinned the same way throughout. Training then runs a
+    # stepped loop instead of the fused kernel (cells.py).
+    recurrent_dropout: float = 0.0
+    # Keras' dropout= of a recurrent layer: one mask per sequence on every
+    # recurrent layer's input features, the same at every step (stack.py).
+    input_dropout: float = 0.0
     # Share the embedding matrix with the output layer; needs embed_dim equal to
     # the last hidden size.
     tie_embeddings: bool = False
@@ -87,10 +108,27 @@ class ModelConfig:
             len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
             f"--hidden needs positive layer sizes such as 512 or 256,128, got {','.join(map(str, self.hidden_sizes)) or 'nothing'}",
         )
+        if self.input is None:
+            object.__setattr__(self, "input", "one-hot" if self.embed_dim == 0 else "embedding")
+        require(self.input in INPUTS, f"unknown --input {self.input!r}; choose one of {', '.join(INPUTS)}")
+        if self.input in FIXED_INPUTS:
+            # A fixed table has no width to choose; an explicit --embed-dim with it is refused
+            # earlier (check_input_settings), a default one (e.g. word level's) is dropped here.
+            object.__setattr__(self, "embed_dim", 0)
         require(self.embed_dim >= 0, f"--embed-dim must be positive, or 0 for one-hot inputs; got {self.embed_dim}")
+        require(self.input != "embedding" or self.embed_dim >= 1,
+                "--input embedding needs a positive --embed-dim (0 meant one-hot: pass --input one-hot)")
+        # Layer norm rescales the input product x * w_ih to unit spread, and for one number x
+        # that leaves only its sign: every character would enter the network alike.
+        require(not (self.input == "scaled-id" and self.cell == "layernorm-lstm"),
+                "--cell layernorm-lstm normalises away the one number --input scaled-id feeds (every character "
+                "would read alike); use another --cell, or --input embedding")
         require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        require(0.0 <= self.recurrent_dropout < 1.0,
+                f"--recurrent-dropout must be in [0, 1), got {self.recurrent_dropout}; try 0.2")
+        require(0.0 <= self.input_dropout < 1.0, f"--input-dropout must be in [0, 1), got {self.input_dropout}; try 0.2")
         require(
-            not (self.tie_embeddings and self.one_hot),
+            not (self.tie_embeddings and self.input in FIXED_INPUTS),
             "--tie-embeddings needs a learned embedding; drop it or give --embed-dim a positive size",
         )
         require(
@@ -101,12 +139,12 @@ class ModelConfig:
 
     @property
     def one_hot(self) -> bool:
-        return self.embed_dim == 0
+        return self.input == "one-hot"
 
     @property
     def input_size(self) -> int:
         """Width of what the first recurrent layer reads."""
-        return self.vocab_size if self.one_hot else self.embed_dim
+        return {"one-hot": self.vocab_size, "scaled-id": 1}.get(self.input, self.embed_dim)
 
 
 @dataclass(frozen=True)
@@ -182,6 +220,26 @@ def check_level_settings(data_settings: dict[str, Any], level: Optional[str] = N
             raise LstmlabError(f"{flags} apply to word-level models; add --level word, or drop them")
     elif "min_count" in data_settings:
         raise LstmlabError("--min-count is for characters; with --level word, rare words are cut by --min-freq")
+
+
+def check_input_settings(settings: dict[str, Any], level: str = "char") -> None:
+    """--input with the flags given (before any defaults are added): the fixed inputs take no
+    --embed-dim, and scaled-id is for characters only."""
+    kind = settings.get("input")
+    if kind in FIXED_INPUTS and settings.get("embed_dim", 0) != 0:
+        raise LstmlabError(f"--input {kind} is a fixed table with no learned width; drop --embed-dim "
+                           f"{settings['embed_dim']}, or use --input embedding")
+    # Word level: ids follow word frequency, not spelling, and thousands of words would
+    # sit 1/20,000 apart on one number; no seed does it, and it could only train a poor model.
+    if kind == "scaled-id" and level == "word":
+        raise LstmlabError("--input scaled-id feeds characters as one number (seeds 003 and 004); "
+                           "a word-level model needs --input embedding (the default) or one-hot")
+
+
+# Why --input scaled-id exists and what it costs, logged when a run trains with it.
+SCALED_ID_NOTE = ("--input scaled-id feeds each character as one number, its sorted index / n, to reproduce "
+                  "seeds 003 and 004; neighbours such as 'a' and 'b' then differ by only 1/n and look alike "
+                  "to the network, so the default embedding (or --input one-hot) learns faster")
 
 
 def with_word_defaults(settings: dict[str, Any]) -> dict[str, Any]:

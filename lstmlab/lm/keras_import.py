@@ -33,8 +33,9 @@ The weights (Keras stores x @ kernel, PyTorch W @ x, hence the transposes):
     Embedding (n, E)            -> embedding (V, E), row 0 (unknown) zero
     no Embedding, input (n)     -> one-hot input (embed_dim 0): first layer's
                                    weight_ih columns 1..n, column 0 zero
-    no Embedding, input (1)     -> seed 004's scaled ids, x = k / n: an
-                                   embedding (V, 1) holding k / n
+    no Embedding, input (1)     -> seed 004's scaled ids, x = k / n: --input
+                                   scaled-id, the fixed table (V, 1) of
+                                   model.scaled_id_table, as a native run has
     LSTM kernel (I, 4H)         -> weight_ih (4H, I); gate order i, f, c, o is
                                    PyTorch's i, f, g, o; bias -> bias_ih, bias_hh 0
     GRU (reset_after) (I, 3H)   -> gates z, r, h reordered to PyTorch's r, z, n;
@@ -440,26 +441,15 @@ def _recurrent_tensors(layer: KerasLayer, cell: str) -> dict[str, np.ndarray]:
 def convert(plan: Plan, n: int) -> tuple[ModelConfig, dict[str, np.ndarray]]:
     """The lstmlab model config and the tensors to put in it, for a vocabulary of n characters + unknown."""
     V = n + 1
-    if plan.input_kind == "embedding":
-        embed_dim = int(plan.embedding.shape[1])
-    elif plan.input_kind == "scalar":
-        embed_dim = 1
-    else:
-        embed_dim = 0
-    try:
-        config = ModelConfig(vocab_size=V, cell=plan.cell, hidden_sizes=plan.hidden_sizes, embed_dim=embed_dim)
-    except LstmlabError:
-        if embed_dim == 0:
-            raise LstmlabError("this lstmlab version cannot hold one-hot input models (it lacks embed_dim=0); "
-                               "update lstmlab, or retrain the Keras model with an Embedding layer") from None
-        raise
+    embed_dim = int(plan.embedding.shape[1]) if plan.input_kind == "embedding" else 0
+    # Seed 004 feeds each character as its index divided by the number of characters: the
+    # fixed table RecurrentLM builds for --input scaled-id, so nothing is copied for it.
+    input_kind = {"embedding": "embedding", "one-hot": "one-hot", "scalar": "scaled-id"}[plan.input_kind]
+    config = ModelConfig(vocab_size=V, cell=plan.cell, hidden_sizes=plan.hidden_sizes, embed_dim=embed_dim,
+                         input=input_kind)
     tensors: dict[str, np.ndarray] = {}
     if plan.input_kind == "embedding":
         tensors["embedding.weight"] = _symbol_rows(plan.embedding, n)
-    elif plan.input_kind == "scalar":
-        # Seed 004 feeds each character as its index divided by the number of characters.
-        scaled = np.arange(n, dtype=np.float32)[:, None] / np.float32(n)
-        tensors["embedding.weight"] = _symbol_rows(scaled, n)
     for i, layer in enumerate(plan.recurrent):
         parts = _recurrent_tensors(layer, plan.cell)
         if i == 0 and plan.input_kind == "one-hot":

@@ -33,9 +33,13 @@ class RecurrentLM(nn.Module):
         if config.one_hot:
             # The seeds' one-hot inputs: a fixed identity table, nothing to learn.
             self.embedding = nn.Embedding.from_pretrained(torch.eye(config.vocab_size), freeze=True)
+        elif config.input == "scaled-id":
+            # Seeds 003/004's one number per character; fixed, as it was in Keras.
+            self.embedding = nn.Embedding.from_pretrained(scaled_id_table(config.vocab_size), freeze=True)
         else:
             self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
-        self.rnn = RecurrentStack(config.cell, config.input_size, config.hidden_sizes, config.dropout)
+        self.rnn = RecurrentStack(config.cell, config.input_size, config.hidden_sizes, config.dropout,
+                                  config.recurrent_dropout, config.input_dropout)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_sizes[-1], config.vocab_size)
         if config.tie_embeddings:
@@ -119,6 +123,22 @@ class RecurrentLM(nn.Module):
             hidden = steps.start(hidden)
         rng = np.random.default_rng(seed)
         yield from steps.sample(hidden, length, temperature, top_k, top_p, rng)
+
+
+def scaled_id_table(vocab_size: int) -> torch.Tensor:
+    """(V, 1): what the first layer reads for each id with --input scaled-id, as seeds 003 and
+    004 feed a character: its index k among the n sorted characters, divided by n.
+
+    lstmlab's id i is the seeds' k = i - 1, so id i reads (i - 1) / n. The unknown symbol
+    (id 0) reads n / n = 1: the value the next, (n+1)-th symbol would get, as an extra Keras
+    symbol n becomes lstmlab's unknown one on import. 0 would make it read like the first
+    character (the newline or space, usually); 1 keeps it apart from every character, next
+    to the last one. Divided in float32, which gives the same numbers as the seeds' float64
+    division cast to float32 (a correctly rounded quotient either way)."""
+    n = vocab_size - 1
+    k = torch.arange(-1, n, dtype=torch.float32)
+    k[0] = n
+    return (k / torch.tensor(n, dtype=torch.float32))[:, None]
 
 
 def to_device(state: Optional[State], device: torch.device) -> Optional[State]:

@@ -41,6 +41,8 @@ def count_layers(config: ModelConfig) -> list[LayerCount]:
     rows = []
     if config.one_hot:
         rows.append(LayerCount("one_hot", "OneHot", config.vocab_size, 0, 0, "fixed identity, nothing to learn"))
+    elif config.input == "scaled-id":
+        rows.append(LayerCount("scaled_id", "ScaledId", 1, 0, 0, "fixed id / n (seeds 003, 004), nothing to learn"))
     else:
         rows.append(LayerCount("embedding", "Embedding", config.embed_dim, *[_trainable(model.embedding)] * 2))
     for index, layer in enumerate(model.rnn.layers, start=1):

@@ -21,8 +21,8 @@ from ..errors import LstmlabError
 from ..runs import Setup, train_run
 from ..trainer import Trainer
 from ..version import __version__
-from .config import (DataConfig, ModelConfig, ObjectiveConfig, RunConfig, check_level_settings, with_budget_defaults,
-                     with_word_defaults)
+from .config import (SCALED_ID_NOTE, DataConfig, ModelConfig, ObjectiveConfig, RunConfig, check_input_settings,
+                     check_level_settings, with_budget_defaults, with_word_defaults)
 from .data import PreparedCorpus, is_prepared
 from .model import RecurrentLM
 from .prepare import prepare as prepare_corpus
@@ -85,6 +85,7 @@ class LanguageModelRecipe:
         else:
             level = settings.get("level", "char")
             check_level_settings(settings)
+        check_input_settings(settings, level)
         if level == "word":  # word-level defaults (embedding, dropout, seq_len, lr) where not given
             settings = with_word_defaults(settings)
         else:
@@ -112,6 +113,8 @@ class LanguageModelRecipe:
             prepared = prepare_corpus(DataConfig(source=source, **parts["data"]), run_dir / DATA_FOLDER, report=log)
             data_dir = DATA_FOLDER  # relative to the run folder, so a moved run still resumes
         model_cfg = ModelConfig(vocab_size=len(prepared.vocab), **parts["model"])
+        if model_cfg.input == "scaled-id":
+            log(SCALED_ID_NOTE)
         config = RunConfig(data=prepared.data_config, model=model_cfg, train=train_cfg, objective=objective,
                            data_dir=data_dir, version=__version__)
         torch.manual_seed(train_cfg.seed)
@@ -122,13 +125,16 @@ class LanguageModelRecipe:
         checkpoint.save_text_atomic(run_dir / ("tokenizer.json" if prepared.level == "word" else "vocab.json"),
                                     prepared.vocab.to_json())
         summary = (f"{model_cfg.cell} {'x'.join(map(str, model_cfg.hidden_sizes))}, "
-                   f"{sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {model_cfg.vocab_size}")
+                   f"{sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {model_cfg.vocab_size}"
+                   + dropout_text(model_cfg))
         return Setup(model, task, train_cfg, summary)
 
     def reopen(self, run_dir: Path, log) -> Setup:
         config = RunConfig.load(run_dir / "config.json")
         prepared = PreparedCorpus.open(corpus_folder(run_dir, config))
         task = LanguageModelTask(prepared, config.objective, config.train)
+        if config.model.input == "scaled-id":
+            log(SCALED_ID_NOTE)
         return Setup(RecurrentLM(config.model), task, config.train)
 
     def finish(self, trainer: Trainer, setup: Setup, log) -> LanguageModel:
@@ -136,6 +142,13 @@ class LanguageModelRecipe:
 
 
 FLAG_NAMES = {"hidden_sizes": "hidden"}  # settings whose flag is not their name
+
+
+def dropout_text(model: ModelConfig) -> str:
+    """The dropouts in use, for the model's log line: ", dropout 0.2, recurrent dropout 0.25"."""
+    rates = {"dropout": model.dropout, "recurrent dropout": model.recurrent_dropout,
+             "input dropout": model.input_dropout}
+    return "".join(f", {name} {rate:g}" for name, rate in rates.items() if rate > 0)
 
 
 def flag_value(value: Any) -> str:

@@ -25,6 +25,7 @@ from lstmlab.errors import LstmlabError
 from lstmlab.lm.keras_import import import_keras
 
 from tests.helpers import shared_file
+from tests.lm.keras_files import write_keras2_h5
 
 # Seed-shaped architectures, each a list of layers after the input. "n" is the
 # number of characters, "n+1" one more (seed 000's R code sizes its layers so).
@@ -194,35 +195,12 @@ def test_greedy_generation_matches_keras(zoo, corpus, arch, fmt):
     assert lstmlab.load(zoo.run(arch, fmt)).generate(prompt, length=25, temperature=0) == expected
 
 
-def _write_keras2_h5(path: Path, layers: list[tuple[str, dict, list[np.ndarray]]]) -> None:
-    """A legacy .h5 file laid out the way tf.keras 2.x wrote it (seed 004's era), made with h5py:
-    bytes attributes, an input layer carried in the first layer's batch_input_shape, and weight
-    paths like lstm/lstm_cell/kernel:0 listed in each layer group's weight_names."""
-    h5py = pytest.importorskip("h5py")
-    config = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
-        {"class_name": kind, "config": cfg} for kind, cfg, _ in layers]}}
-    suffixes = {"LSTM": ["lstm_cell/kernel:0", "lstm_cell/recurrent_kernel:0", "lstm_cell/bias:0"],
-                "Dense": ["kernel:0", "bias:0"], "Dropout": []}
-    with h5py.File(path, "w") as f:
-        f.attrs["keras_version"] = np.bytes_(b"2.4.0")
-        f.attrs["backend"] = np.bytes_(b"tensorflow")
-        f.attrs["model_config"] = np.bytes_(json.dumps(config).encode("utf-8"))
-        root = f.create_group("model_weights")
-        root.attrs["layer_names"] = np.array([cfg["name"].encode() for _, cfg, _ in layers])
-        for kind, cfg, weights in layers:
-            group = root.create_group(cfg["name"])
-            names = [f"{cfg['name']}/{suffix}" for suffix in suffixes[kind]]
-            group.attrs["weight_names"] = np.array([name.encode() for name in names], dtype="S")
-            for name, value in zip(names, weights):
-                group.create_dataset(name, data=value)
-
-
 def test_a_tf_keras_2_h5_file_as_seed_004_saved_it(zoo, corpus, tmp_path):
     """Seed 004's model: characters fed as index / count, LSTM -> Dropout -> Dense softmax, from Keras 2."""
     kernel, recurrent, bias, dense_kernel, dense_bias = zoo.models["scaled-id-lstm"].get_weights()
     n = len(corpus["chars"])
     path = tmp_path / "macbeth_model.h5"
-    _write_keras2_h5(path, [
+    write_keras2_h5(path, [
         ("LSTM", {"name": "lstm", "units": 24, "batch_input_shape": [None, 50, 1], "return_sequences": False,
                   "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True, "implementation": 2,
                   "time_major": False, "unit_forget_bias": True}, [kernel, recurrent, bias]),
@@ -230,7 +208,7 @@ def test_a_tf_keras_2_h5_file_as_seed_004_saved_it(zoo, corpus, tmp_path):
         ("Dense", {"name": "dense", "units": n, "activation": "softmax", "use_bias": True}, [dense_kernel, dense_bias]),
     ])
     lm = import_keras(path, str(corpus["path"]), tmp_path / "run")
-    assert lm.config.model.embed_dim == 1  # the scaled index is a one-number embedding
+    assert lm.config.model.input == "scaled-id"  # the seeds' index / n, as a native --input scaled-id run reads it
     prompt = corpus["text"][PROMPT_AT : PROMPT_AT + 30]
     assert lm.generate(prompt, length=25, temperature=0) == zoo.greedy("scaled-id-lstm", prompt, 25)
 
