@@ -281,3 +281,61 @@ def with_budget_defaults(settings: dict[str, Any]) -> tuple[dict[str, Any], str]
         return ({**LONG_BUDGET_DEFAULTS, **settings},
                 f"a budget of {LONG_BUDGET_MINUTES:g} minutes or more (a larger, regularised model uses it)")
     return settings, ""
+
+
+# A small book: a training part shorter than this many tokens (characters, or words at word
+# level) gets SMALL_BOOK_DEFAULTS. Measured with --steps budgets (BENCHMARKS.md §5d):
+# Macbeth (93,083 training characters) is read 25 times by step 550, where the 2-minute
+# default (1x512, no dropout; about 2,000 steps uncontended) peaks at 1.581 nats/char and
+# then overfits; two layers with dropout 0.25 peak at 1.530 (step 500; 1x256: 1.619,
+# --dropout 0.5: 1.589, AdamW decay 0.5: 1.615). tiny_shakespeare (1,003,854) peaks only at
+# step 2,500 (§5b), about 10 passes, so texts of a few megabytes keep the budget's defaults;
+# 500,000 lies between, where a 2-minute run (8 million characters) would read a text 16 times.
+SMALL_BOOK_TOKENS: dict[str, int] = {"char": 500_000, "word": 100_000}
+SMALL_BOOK_DEFAULTS: dict[str, dict[str, Any]] = {"char": dict(LONG_BUDGET_DEFAULTS), "word": {"dropout": 0.5}}
+
+
+def short_budget(settings: dict[str, Any]) -> bool:
+    """A --minutes budget under SHORT_BUDGET_MINUTES (and no budget in steps or epochs)."""
+    if "max_steps" in settings or "epochs" in settings:
+        return False
+    minutes = settings.get("minutes", TrainConfig.minutes)
+    return minutes is not None and 0 < minutes < SHORT_BUDGET_MINUTES
+
+
+def with_corpus_defaults(settings: dict[str, Any], level: str, train_tokens: Optional[int]) -> tuple[dict[str, Any], str]:
+    """Defaults for a small book (a training part under SMALL_BOOK_TOKENS of the level), under
+    the settings given, and a few words on why. The model the 2-minute (or, for words, any)
+    budget would get reads such a text dozens of times and learns it by heart long before its
+    budget ends: validation peaks early and early stopping ends the run. SMALL_BOOK_DEFAULTS
+    fit it better, whatever the budget (steps and epochs too), except a character model's
+    budget under a minute, which keeps its own. Like the long budget's model, they apply only
+    when none of them is given; train_tokens None (the text not read yet) chooses nothing."""
+    limit = SMALL_BOOK_TOKENS[level]
+    small = SMALL_BOOK_DEFAULTS[level]
+    if (train_tokens is None or train_tokens >= limit or set(small) & set(settings)
+            or (level == "char" and short_budget(settings))):
+        return settings, ""
+    unit = "characters" if level == "char" else "words"
+    return ({**small, **settings},
+            f"a small book ({train_tokens:,} training {unit}, under {limit:,}: the usual model would learn it by "
+            "heart long before its budget ends)")
+
+
+def choose_defaults(settings: dict[str, Any], level: str = "char",
+                    train_tokens: Optional[int] = None) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+    """Every default that depends on the run, under the settings given (which win): the small
+    book's (with_corpus_defaults; train_tokens is the training part's size, None before the
+    text is read), then the level's (with_word_defaults) or the budget's (with_budget_defaults).
+    Also, for each rule that chose something, why and what it chose, to be logged."""
+    notes: list[tuple[str, dict[str, Any]]] = []
+    sized, why = with_corpus_defaults(settings, level, train_tokens)
+    if why:
+        notes.append((why, {k: v for k, v in sized.items() if k not in settings}))
+    if level == "word":
+        return with_word_defaults(sized), notes
+    chosen, why = with_budget_defaults(sized)
+    picked = {k: v for k, v in chosen.items() if k not in sized}
+    if picked:
+        notes.append((why, picked))
+    return chosen, notes

@@ -22,7 +22,7 @@ from ..runs import Setup, train_run
 from ..trainer import Trainer
 from ..version import __version__
 from .config import (SCALED_ID_NOTE, DataConfig, ModelConfig, ObjectiveConfig, RunConfig, check_input_settings,
-                     check_level_settings, with_budget_defaults, with_word_defaults)
+                     check_level_settings, choose_defaults)
 from .data import PreparedCorpus, is_prepared
 from .model import RecurrentLM
 from .prepare import prepare as prepare_corpus
@@ -86,16 +86,10 @@ class LanguageModelRecipe:
             level = settings.get("level", "char")
             check_level_settings(settings)
         check_input_settings(settings, level)
-        if level == "word":  # word-level defaults (embedding, dropout, seq_len, lr) where not given
-            settings = with_word_defaults(settings)
-        else:
-            chosen, why = with_budget_defaults(settings)
-            picked = {k: v for k, v in chosen.items() if k not in settings}
-            if picked:
-                log(f"{why}: " + ", ".join(f"--{FLAG_NAMES.get(k, k).replace('_', '-')} {flag_value(v)}"
-                                           for k, v in picked.items())
-                    + "; give any of them to choose otherwise")
-            settings = chosen
+        given = settings
+        # The level's and the budget's defaults where not given (choose_defaults); those that
+        # depend on the text's size are known only once it is read, below.
+        settings, _ = choose_defaults(given, level)
         parts = split_settings(settings, OWNERS)
         # Build every config before the (possibly slow) prepare step, so a bad flag fails at once.
         train_cfg = task_train_config({}, parts["train"])
@@ -112,6 +106,14 @@ class LanguageModelRecipe:
             log(f"preparing {source} into {run_dir / DATA_FOLDER}")
             prepared = prepare_corpus(DataConfig(source=source, **parts["data"]), run_dir / DATA_FOLDER, report=log)
             data_dir = DATA_FOLDER  # relative to the run folder, so a moved run still resumes
+        settings, notes = choose_defaults(given, level, prepared.train_chars)
+        for why, picked in notes:
+            log(f"{why}: " + ", ".join(f"--{FLAG_NAMES.get(k, k).replace('_', '-')} {flag_value(v)}"
+                                       for k, v in picked.items())
+                + "; give any of them to choose otherwise")
+        parts = split_settings(settings, OWNERS)
+        train_cfg = task_train_config({}, parts["train"])
+        objective = ObjectiveConfig(**parts["objective"])
         model_cfg = ModelConfig(vocab_size=len(prepared.vocab), **parts["model"])
         if model_cfg.input == "scaled-id":
             log(SCALED_ID_NOTE)
