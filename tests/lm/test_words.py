@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import lstmlab
-from lstmlab.lm.config import DataConfig, RunConfig
+from lstmlab.lm.config import SMALL_BOOK_DEFAULTS, DataConfig, RunConfig
 from lstmlab.lm.data import PreparedCorpus
 from lstmlab.lm.prepare import prepare
 from lstmlab.errors import LstmlabError
@@ -126,7 +126,9 @@ def test_word_model_lowers_validation_perplexity(word_run):
     assert "vocabulary: 2,000 symbols" in "\n".join(lines)
     config = json.loads((run / "config.json").read_text())
     assert config["data"]["level"] == "word" and config["data"]["lowercase"] is True
-    assert config["model"]["vocab_size"] == 2000 and config["model"]["dropout"] == 0.3  # a word-level default
+    # 250,000 characters hold fewer than 100,000 words: a small book, whose dropout wins over the level's 0.3.
+    assert config["model"]["vocab_size"] == 2000 and config["model"]["dropout"] == SMALL_BOOK_DEFAULTS["word"]["dropout"]
+    assert any(line.startswith("a small book (") and "--dropout 0.5" in line for line in lines)
     assert (run / "tokenizer.json").is_file() and not (run / "vocab.json").exists()
 
 
