@@ -12,8 +12,9 @@ from pathlib import Path
 from ..config import CELLS, OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 from ..errors import LstmlabError
 from ..inspect import page
-from ..lm.config import (INPUTS, LEVELS, OBJECTIVES, WORD_MODEL_DEFAULTS, WORD_TRAIN_DEFAULTS, DataConfig,
-                         ModelConfig, ObjectiveConfig, RunConfig, check_input_settings)
+from ..lm.config import (INPUTS, LEVELS, LONG_BUDGET_DEFAULTS, LONG_BUDGET_MINUTES, OBJECTIVES, SMALL_BOOK_DEFAULTS,
+                         SMALL_BOOK_TOKENS, WORD_MODEL_DEFAULTS, WORD_TRAIN_DEFAULTS, DataConfig, ModelConfig,
+                         ObjectiveConfig, RunConfig, check_input_settings)
 from ..lm.corpus import BUILTIN_CORPORA, load_text
 from ..lm.keras_import import import_keras
 from ..lm.summary import format_summary
@@ -27,6 +28,21 @@ CORPUS_HELP = ("a .txt file, a folder of .txt files, an http(s) URL, gutenberg:<
 
 def _word_defaults_text() -> str:
     return " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in {**WORD_MODEL_DEFAULTS, **WORD_TRAIN_DEFAULTS}.items())
+
+
+def _flags_text(settings: dict) -> str:
+    """Settings as flags: --hidden 512,512 --dropout 0.25 --lr 0.005."""
+    return " ".join(f"--{'hidden' if k == 'hidden_sizes' else k.replace('_', '-')} "
+                    + (",".join(map(str, v)) if isinstance(v, tuple) else f"{v:g}") for k, v in settings.items())
+
+
+def _run_defaults_text() -> str:
+    return (f"Some defaults depend on the run; the log names those chosen, and any flag given wins: a budget "
+            f"under a minute trains 16 streams with a higher --lr and a short warm-up; one of "
+            f"{LONG_BUDGET_MINUTES:g} minutes or more gets {_flags_text(LONG_BUDGET_DEFAULTS)}; a small book "
+            f"(a training part under {SMALL_BOOK_TOKENS['char']:,} characters) gets the same at any budget of a "
+            f"minute or more, and at --level word one under {SMALL_BOOK_TOKENS['word']:,} words gets "
+            f"{_flags_text(SMALL_BOOK_DEFAULTS['word'])}.")
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -147,7 +163,8 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("train", help="train a character (or --level word) language model",
                        description="Train a character language model (--level word: a word-level one). Writes RUN/config.json, "
                                    "vocab.json (tokenizer.json at word level), model.safetensors "
-                                   "(best), checkpoint.safetensors (last, resumable), metrics.jsonl and loss.png.")
+                                   "(best), checkpoint.safetensors (last, resumable), metrics.jsonl and loss.png. "
+                                   + _run_defaults_text())
     p.add_argument("data", metavar="CORPUS", nargs="?", help=corpus_help + ", or a folder made by lstmlab prepare")
     p.add_argument("--out", help="run folder to create (must not hold a run already)")
     p.add_argument("--resume", metavar="RUN", help="continue RUN where it stopped; --steps/--minutes/--epochs then mean 'this much more'")

@@ -266,7 +266,8 @@ def with_budget_defaults(settings: dict[str, Any]) -> tuple[dict[str, Any], str]
     From five minutes on, a 1x512 model overfits a text of a few megabytes (tiny_shakespeare:
     early stopping after 4 minutes, at 1.52); two layers with dropout use the whole budget
     (1.44 in 10 minutes, BENCHMARKS.md §5c). They apply only when none of the model size,
-    dropout and rate is given."""
+    dropout and rate is given. A small book gets them at shorter budgets too, once its size
+    is known (with_corpus_defaults)."""
     if "max_steps" in settings or "epochs" in settings:
         return settings, ""
     minutes = settings.get("minutes", TrainConfig.minutes)
@@ -284,13 +285,19 @@ def with_budget_defaults(settings: dict[str, Any]) -> tuple[dict[str, Any], str]
 
 
 # A small book: a training part shorter than this many tokens (characters, or words at word
-# level) gets SMALL_BOOK_DEFAULTS. Measured with --steps budgets (BENCHMARKS.md §5d):
-# Macbeth (93,083 training characters) is read 25 times by step 550, where the 2-minute
-# default (1x512, no dropout; about 2,000 steps uncontended) peaks at 1.581 nats/char and
-# then overfits; two layers with dropout 0.25 peak at 1.530 (step 500; 1x256: 1.619,
-# --dropout 0.5: 1.589, AdamW decay 0.5: 1.615). tiny_shakespeare (1,003,854) peaks only at
-# step 2,500 (§5b), about 10 passes, so texts of a few megabytes keep the budget's defaults;
-# 500,000 lies between, where a 2-minute run (8 million characters) would read a text 16 times.
+# level) gets SMALL_BOOK_DEFAULTS. Measured with step budgets, validation every 50 steps
+# (BENCHMARKS.md §5d). Characters: Macbeth (93,083 training characters) is read 25 times by
+# step 550, where the 2-minute default (1x512, no dropout, lr 3e-3; about 2,000 steps
+# uncontended) peaks at 1.581 nats/char and then overfits; two layers of 512 with dropout
+# 0.25 and lr 5e-3 peak at 1.553 in the 600 steps they make in 2 minutes, at 1.530 (step 500)
+# on the 10-minute schedule (1x512 with --dropout 0.5: 1.589, 1x256: 1.619, AdamW decay 0.5:
+# 1.615). tiny_shakespeare (1,003,855) peaks only after 10 passes (step 2,500 of a 1x512,
+# §5b) and keeps the budget's defaults; 500,000 lies between, the size a 2-minute run
+# (8 million characters) reads 16 times. Words: on a 29,597-word slice of Crime and
+# Punishment the word defaults peak at step 250, at 4.251 (seed 0) and 4.231 (seed 1)
+# nats/word; --dropout 0.5 reached 4.233 (seed 0), within that spread, and nothing else
+# tried did better (256 units and a 128-wide embedding, two layers, AdamW, input dropout).
+# 100,000 words lies between that and the whole book's 227,000, which keeps the word defaults.
 SMALL_BOOK_TOKENS: dict[str, int] = {"char": 500_000, "word": 100_000}
 SMALL_BOOK_DEFAULTS: dict[str, dict[str, Any]] = {"char": dict(LONG_BUDGET_DEFAULTS), "word": {"dropout": 0.5}}
 

@@ -65,6 +65,9 @@ def train(
     `corpus_source` is a text source (see corpus.load_text) or a folder made by
     `prepare`. Settings are the fields of DataConfig, ModelConfig,
     ObjectiveConfig and TrainConfig, e.g. cell="gru", hidden_sizes=(256, 128), minutes=2.
+    Those not given may be chosen from the level, the budget and the training text's size
+    (lm/config.choose_defaults: a small book gets two regularised layers, or at word level more dropout);
+    the log says which, and config.json holds them.
     With resume=True, `out` is continued; budget settings then mean "this much more".
     """
     return train_run(LanguageModelRecipe(), corpus_source, out, resume=resume, log=log,
