@@ -33,6 +33,7 @@ from lstmlab.cli import main
 from lstmlab.cli.main import build_parser
 
 from tests.helpers import SHARED_DATA, shared_file
+from tests.lm.keras_files import write_keras2_h5
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "seeds.md"
@@ -120,7 +121,6 @@ def _seed004_keras_file(path: Path, vocab_text: str) -> Path:
     """A legacy Keras .h5 of seed 004's model, with random weights: characters fed as index / count,
     LSTM 300 (returning sequences) -> Dropout -> LSTM 300 -> Dropout -> Dense softmax, one output per
     character of the lowercased text it reads its vocabulary from (as import-keras --lowercase will)."""
-    h5py = pytest.importorskip("h5py")
     rng = np.random.default_rng(0)
     symbols, units, window = len(set(vocab_text.lower())), 300, 50
 
@@ -136,21 +136,7 @@ def _seed004_keras_file(path: Path, vocab_text: str) -> Path:
               lstm("lstm_1", units, False), ("Dropout", {"name": "dropout_1", "rate": 0.2}, []),
               ("Dense", {"name": "dense", "units": symbols, "activation": "softmax", "use_bias": True},
                [rng.normal(0, 0.1, (units, symbols)).astype(np.float32), np.zeros(symbols, np.float32)])]
-    weight_suffixes = {"LSTM": ["lstm_cell/kernel:0", "lstm_cell/recurrent_kernel:0", "lstm_cell/bias:0"],
-                       "Dense": ["kernel:0", "bias:0"], "Dropout": []}
-    config = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
-        {"class_name": kind, "config": cfg} for kind, cfg, _ in layers]}}
-    with h5py.File(path, "w") as f:
-        f.attrs["keras_version"] = np.bytes_(b"2.4.0")
-        f.attrs["model_config"] = np.bytes_(json.dumps(config).encode("utf-8"))
-        root = f.create_group("model_weights")
-        root.attrs["layer_names"] = np.array([cfg["name"].encode() for _, cfg, _ in layers])
-        for kind, cfg, weights in layers:
-            group = root.create_group(cfg["name"])
-            names = [f"{cfg['name']}/{suffix}" for suffix in weight_suffixes[kind]]
-            group.attrs["weight_names"] = np.array([n.encode() for n in names], dtype="S")
-            for name, value in zip(names, weights):
-                group.create_dataset(name, data=value)
+    write_keras2_h5(path, layers)
     return path
 
 
