@@ -41,6 +41,10 @@ class TrainConfig:
 
     batch_size: int = 32
     optimizer: str = "adam"
+    # SGD's momentum. 0 is plain SGD, torch's default and the PyTorch word_language_model's
+    # recipe (lr 20, clip 0.25); with 0.9, lr 20 steps ten times as far and the model learns
+    # far worse (BENCHMARKS.md §17). Runs saved before this field trained with 0.9 and load so.
+    momentum: float = 0.0
     lr: float = 3e-3
     weight_decay: float = 0.0
     schedule: str = "cosine"
@@ -85,12 +89,17 @@ class TrainConfig:
             require(value >= 1, f"--{name.replace('_', '-')} must be at least 1, got {value}")
         require(self.lr > 0 and math.isfinite(self.lr), f"--lr must be a positive number, got {self.lr}")
         require(self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}")
+        require(0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}; try 0 or 0.9")
         require(self.warmup_steps >= 0, f"--warmup-steps must be >= 0, got {self.warmup_steps}")
         require(0 < self.gamma <= 1, f"--gamma must be in (0, 1], got {self.gamma}")
         require(0 <= self.min_lr_ratio <= 1, f"--min-lr-ratio must be in [0, 1], got {self.min_lr_ratio}")
         require(self.clip_grad_norm >= 0, f"--clip must be >= 0 (0 turns clipping off), got {self.clip_grad_norm}")
         require(0 <= self.ema_decay < 1, f"--ema-decay must be in [0, 1) (0 turns averaging off), got {self.ema_decay}")
         require(self.patience >= 0, f"--patience must be >= 0, got {self.patience}")
+        # 0 was accepted (and unused) with the other schedules before, so saved runs may hold it.
+        require(self.plateau_patience >= (1 if self.schedule == "plateau" else 0),
+                f"--plateau-patience must be at least 1 (validations without improvement before the rate drops), "
+                f"got {self.plateau_patience}")
         require(self.minutes is None or self.minutes > 0, f"--minutes must be positive, got {self.minutes}")
         require(self.epochs is None or self.epochs > 0, f"--epochs must be positive, got {self.epochs}")
         require(self.max_steps is None or self.max_steps >= 1, f"--steps must be at least 1, got {self.max_steps}")
@@ -199,5 +208,6 @@ def train_config_from_json(raw: Any, where: str) -> dict[str, Any]:
     RETIRED_TRAIN_FIELDS) are left out; a task that still uses them reads them itself."""
     if not isinstance(raw, dict):
         raise LstmlabError(f"{where} should be a JSON object")
-    # Runs saved before weight averaging existed trained without it, and resume so.
-    return {"ema_decay": 0.0, **{k: v for k, v in raw.items() if k not in RETIRED_TRAIN_FIELDS}}
+    # Runs saved before weight averaging existed trained without it, and resume so; those saved
+    # before --momentum trained SGD with momentum 0.9.
+    return {"ema_decay": 0.0, "momentum": 0.9, **{k: v for k, v in raw.items() if k not in RETIRED_TRAIN_FIELDS}}

@@ -1,14 +1,18 @@
 """Text -> token ids for word-level models and classifiers, saved as tokenizer.json in a run.
 
-Two tokenisers with one interface (`tokenize`, `encode`, `decode`, `to_json`,
-`load_tokenizer`). Both reserve id 0 for padding and id 1 for the unknown
-token, so every padded batch and every unseen word has a place to go:
+Three tokenisers with one interface (`tokenize`, `encode`, `decode`, `joiner`,
+`to_json`, `load_tokenizer`). All reserve id 0 for padding and id 1 for the
+unknown token, so every padded batch and every unseen word has a place to go:
 
-    WordTokenizer  lowercased (by default) words, with each punctuation mark its
-                   own token: "Don't panic!" -> ["don't", "panic", "!"].
-                   The vocabulary keeps the most frequent tokens (--max-vocab),
-                   and only those seen at least --min-freq times.
-    CharTokenizer  every character is a token (seed 001's character classifier).
+    WordTokenizer        lowercased (by default) words, with each punctuation mark
+                         its own token: "Don't panic!" -> ["don't", "panic", "!"].
+                         The vocabulary keeps the most frequent tokens (--max-vocab),
+                         and only those seen at least --min-freq times.
+    WhitespaceTokenizer  for corpora that are already tokenized (Penn Treebank,
+                         WikiText): tokens are what whitespace separates, verbatim,
+                         every line end is the token <eos>, and an <unk> in the text
+                         is the unknown token, as the literature reads them.
+    CharTokenizer        every character is a token (seed 001's character classifier).
 
 The character language model keeps its own CharVocab (vocab.py: unknown at 0,
 no padding), which existing runs were saved with.
@@ -29,6 +33,8 @@ from .errors import LstmlabError
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
+# The line-end token of pre-tokenized corpora (WhitespaceTokenizer).
+EOS = "<eos>"
 
 # A number keeps its inner points and commas (3.5, 1,000); a word is a run of
 # letters/digits, optionally with inner apostrophes or hyphens (don't, o'er,
@@ -100,6 +106,12 @@ class _Tokenizer:
         return self.join([self.symbols[i] for i in np.asarray(ids).reshape(-1).tolist() if i != PAD_ID])
 
     def join(self, tokens: list[str]) -> str:
+        """Tokens back to text."""
+        joiner = self.joiner()
+        return "".join(joiner.piece(token) for token in tokens)
+
+    def joiner(self) -> "Joiner":
+        """A fresh Joiner: the text of generated tokens one at a time."""
         raise NotImplementedError
 
     def to_json(self) -> str:
@@ -113,10 +125,59 @@ class WordTokenizer(_Tokenizer):
     def tokenize(self, text: str) -> list[str]:
         return _WORD.findall(text.lower() if self.lowercase else text)
 
-    def join(self, tokens: list[str]) -> str:
+    def joiner(self) -> "Joiner":
         """Tokens back to readable text: "hello , world !" -> "hello, world!"."""
-        joiner = Joiner()
-        return "".join(joiner.piece(token) for token in tokens)
+        return Joiner()
+
+
+class WhitespaceTokenizer(_Tokenizer):
+    """Pre-tokenized text, read as the language-modelling literature reads it (PyTorch's
+    word_language_model, AWD-LSTM): `line.split() + ["<eos>"]` for every line. Case is kept
+    (build() ignores `lowercase`), and "<unk>" in the text is the unknown token, id 1.
+
+    tokenize() counts an <eos> for every newline character, so a prompt without one ends
+    mid-line; whole files are read with a final newline (`as_lines`), as Python's
+    `for line in file` counts a last line that has none."""
+
+    kind = "whitespace"
+
+    def __post_init__(self) -> None:
+        self.lowercase = False
+        super().__post_init__()
+
+    def tokenize(self, text: str) -> list[str]:
+        lines = text.split("\n")
+        tokens: list[str] = []
+        for line in lines[:-1]:
+            tokens.extend(line.split())
+            tokens.append(EOS)
+        tokens.extend(lines[-1].split())
+        return tokens
+
+    def joiner(self) -> "Joiner":
+        """Tokens joined by single spaces, <eos> as a new line."""
+        return LineJoiner()
+
+
+def as_lines(text: str) -> str:
+    """A whole file's text ending in a newline, so that its last line counts an <eos> too."""
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+class LineJoiner:
+    """WhitespaceTokenizer's Joiner: a space before every token but the first of a line, and
+    <eos> written as a new line."""
+
+    def __init__(self) -> None:
+        self.line_start = True
+
+    def piece(self, token: str) -> str:
+        if token == EOS:
+            self.line_start = True
+            return "\n"
+        out = token if self.line_start else " " + token
+        self.line_start = False
+        return out
 
 
 def _hugs_next(piece: str) -> bool:
@@ -156,12 +217,19 @@ class CharTokenizer(_Tokenizer):
     def tokenize(self, text: str) -> list[str]:
         return list(text.lower() if self.lowercase else text)
 
-    def join(self, tokens: list[str]) -> str:
-        return "".join(t for t in tokens if t not in (PAD, UNK))
+    def joiner(self) -> "CharJoiner":
+        return CharJoiner()
 
 
-TOKENIZERS = {"word": WordTokenizer, "char": CharTokenizer}
-Tokenizer = Union[WordTokenizer, CharTokenizer]
+class CharJoiner:
+    """CharTokenizer's Joiner: characters as they are; <pad> and <unk> are left out."""
+
+    def piece(self, token: str) -> str:
+        return "" if token in (PAD, UNK) else token
+
+
+TOKENIZERS = {"word": WordTokenizer, "whitespace": WhitespaceTokenizer, "char": CharTokenizer}
+Tokenizer = Union[WordTokenizer, WhitespaceTokenizer, CharTokenizer]
 
 
 def load_tokenizer(path: Path) -> Tokenizer:

@@ -88,14 +88,14 @@ class Progress:
     processes: int = 1  # how many processes trained the run when it was saved
 
 
-def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: float = 0.0) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
-    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
 def learning_rate(cfg: TrainConfig, step: int, planned_steps: Optional[int], lr_scale: float) -> float:
@@ -155,7 +155,8 @@ class Trainer:
         # Only rank 0 speaks: the others train in silence.
         self.log = log if self.group.leader else (lambda line: None)
         self.show_progress = show_progress if self.group.leader else False
-        self.optimizer = make_optimizer(config.optimizer, [p for p in model.parameters() if p.requires_grad], config.lr, config.weight_decay)
+        self.optimizer = make_optimizer(config.optimizer, [p for p in model.parameters() if p.requires_grad], config.lr,
+                                        config.weight_decay, config.momentum)
         self.progress = Progress(processes=self.group.world)
         self.carry = None
         self.precision = Precision.of(config.precision, self.device)

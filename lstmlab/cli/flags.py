@@ -113,6 +113,7 @@ def add_training_flags(p: argparse.ArgumentParser, task_defaults: dict[str, Any]
 
     g = p.add_argument_group("training")
     g.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {default('optimizer')})")
+    g.add_argument("--momentum", type=float, help=f"sgd's momentum (default {default('momentum')})")
     g.add_argument("--lr", type=float, help=f"peak learning rate (default {default('lr')})")
     g.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
     g.add_argument("--batch-size", type=int, help=f"{batch} (default {default('batch_size')})")

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..config import CELLS, OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 from ..errors import LstmlabError
 from ..inspect import page
-from ..lm.config import (INPUTS, LEVELS, LONG_BUDGET_DEFAULTS, LONG_BUDGET_MINUTES, OBJECTIVES, SMALL_BOOK_DEFAULTS,
+from ..lm.config import (INPUTS, LEVELS, WORD_TOKENIZERS, LONG_BUDGET_DEFAULTS, LONG_BUDGET_MINUTES, OBJECTIVES, SMALL_BOOK_DEFAULTS,
                          SMALL_BOOK_TOKENS, WORD_MODEL_DEFAULTS, WORD_TRAIN_DEFAULTS, DataConfig, ModelConfig,
                          ObjectiveConfig, RunConfig, check_input_settings)
 from ..lm.corpus import BUILTIN_CORPORA, load_text
@@ -48,9 +48,14 @@ def _run_defaults_text() -> str:
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("cleaning the text")
     g.add_argument("--level", choices=LEVELS,
-                   help="char: a character-level model (default); word: words and punctuation marks, lowercased, "
-                        "with a capped vocabulary, scored by perplexity per word (its runs default to "
-                        f"{_word_defaults_text()})")
+                   help="char: a character-level model (default); word: word tokens (see --tokenizer), scored by "
+                        f"perplexity per word (its runs default to {_word_defaults_text()})")
+    g.add_argument("--tokenizer", choices=WORD_TOKENIZERS,
+                   help="--level word: word splits raw text into lowercased words and punctuation marks, with a "
+                        "capped vocabulary (the default); whitespace reads a corpus that is already tokenized (PTB, "
+                        "WikiText): tokens as written, <eos> at every line end, <unk> as the unknown token, and "
+                        "every training type in the vocabulary (the default for a folder holding train.txt, "
+                        "valid.txt and test.txt)")
     g.add_argument("--encoding", help=f"text encoding of the corpus files (default {default_of(DataConfig, 'encoding')}); try latin-1 for old files")
     g.add_argument("--no-strip-gutenberg", dest="strip_gutenberg", action="store_false", default=None,
                    help="keep Project Gutenberg headers and footers (they are cut by default)")
@@ -63,12 +68,15 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
                    help="turn every run of spaces and newlines into one space, as seed 000 does")
     g.add_argument("--min-count", type=int, help="characters seen fewer times than this become the unknown symbol (default 1: keep all)")
     g.add_argument("--max-vocab", type=int,
-                   help=f"--level word: keep at most this many symbols, <pad> and <unk> included "
-                        f"(default {default_of(DataConfig, 'max_vocab'):,}; 0 = no cap)")
+                   help="--level word: keep at most this many symbols, <pad> and <unk> included "
+                        "(default 20,000; 0 = no cap, the default for --tokenizer whitespace)")
     g.add_argument("--min-freq", type=int,
-                   help=f"--level word: words seen fewer times than this in the training part become <unk> "
-                        f"(default {default_of(DataConfig, 'min_freq')})")
+                   help="--level word: words seen fewer times than this in the training part become <unk> "
+                        "(default 2; 1 for --tokenizer whitespace)")
     g.add_argument("--val-fraction", type=float, help=f"share of the text, taken from its end, held out for validation (default {default_of(DataConfig, 'val_fraction')})")
+    g.add_argument("--val", dest="val_source", metavar="FILE",
+                   help="a validation text of its own instead of --val-fraction (the whole corpus then trains); "
+                        "a folder holding train.txt uses its valid.txt")
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
@@ -96,6 +104,10 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     m.add_argument("--dropout", type=float,
                    help="dropout between layers and before the output layer, a fresh draw for every number at every "
                         "time step (default 0)")
+    m.add_argument("--embed-dropout", type=float, metavar="P",
+                   help="the same dropout on the embedding's output, as Zaremba et al. and PyTorch's "
+                        "word_language_model drop every non-recurrent connection (default: --dropout's rate at "
+                        "--level word, 0 for characters)")
     m.add_argument("--recurrent-dropout", type=float, metavar="P",
                    help="Keras' recurrent_dropout (Gal & Ghahramani 2016): drop units of h(t-1) where it enters the "
                         "recurrent product, one mask per sequence kept for all its steps and shared by the gates; "
@@ -115,7 +127,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     o.add_argument("--batch-size", type=int, help=f"streams (tbptt) or windows per batch (default {default_of(t, 'batch_size')})")
 
     g = p.add_argument_group("optimisation")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {default_of(t, 'optimizer')}); sgd uses momentum 0.9")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {default_of(t, 'optimizer')})")
+    g.add_argument("--momentum", type=float, help=f"sgd's momentum (default {default_of(t, 'momentum')}: plain SGD, as "
+                                                  "PyTorch's word_language_model; runs saved before this flag used 0.9)")
     g.add_argument("--lr", type=float, help=f"peak learning rate (default {default_of(t, 'lr')})")
     g.add_argument("--weight-decay", type=float, help="weight decay (default 0)")
     g.add_argument("--schedule", choices=SCHEDULES,

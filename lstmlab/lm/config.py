@@ -24,38 +24,72 @@ INPUTS = ("embedding", "one-hot", "scaled-id")
 FIXED_INPUTS = ("one-hot", "scaled-id")
 
 
+# How a word-level text is split into tokens (tokenizers.py): word splits raw text into words
+# and punctuation marks; whitespace reads a corpus that is already tokenized (PTB, WikiText).
+WORD_TOKENIZERS = ("word", "whitespace")
+# The files of a standard split (PTB, WikiText, PyTorch's word_language_model): a folder
+# holding them trains on the first and validates on the second; the third is never read.
+SPLIT_FILES = ("train.txt", "valid.txt", "test.txt")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the text comes from and how it is cleaned before encoding."""
 
     source: str = "builtin:shakespeare"
-    # char: one token per character (vocab.json). word: words and punctuation
-    # marks (tokenizers.WordTokenizer, saved as tokenizer.json). Runs saved
-    # before word models existed have no `level` and load as char.
+    # char: one token per character (vocab.json). word: tokens from `tokenizer`
+    # (saved as tokenizer.json). Runs saved before word models existed have no
+    # `level` and load as char.
     level: str = "char"
     encoding: str = "utf-8"
-    strip_gutenberg: bool = True
+    # None: True for raw text; a pre-tokenized corpus (--tokenizer whitespace) is read verbatim.
+    strip_gutenberg: Optional[bool] = None
     # None: the level's default, resolved here and saved as true/false:
     # characters keep their case, words are lowercased ("The" and "the" share
-    # one entry of a vocabulary that is otherwise quickly exhausted).
+    # one entry of a vocabulary that is otherwise quickly exhausted), and a
+    # pre-tokenized corpus keeps its tokens verbatim.
     lowercase: Optional[bool] = None
     collapse_whitespace: bool = False
     # Characters seen fewer times than this map to the unknown symbol (char level).
     min_count: int = 1
+    # Word level: "word" or "whitespace" (WORD_TOKENIZERS); None is resolved from the
+    # level (and saved): word for --level word, as runs saved before this field read.
+    tokenizer: Optional[str] = None
     # Word level: the vocabulary is built on the training part only and holds
     # at most max_vocab symbols (<pad> and <unk> included; 0: no cap), each a
-    # token seen at least min_freq times; the rest read as <unk>.
-    max_vocab: int = 20_000
-    min_freq: int = 2
+    # token seen at least min_freq times; the rest read as <unk>. None: the
+    # tokenizer's default, resolved here and saved: 20,000 and 2 for raw text,
+    # no cut (0 and 1) for a pre-tokenized corpus, whose vocabulary is given.
+    max_vocab: Optional[int] = None
+    min_freq: Optional[int] = None
     # The last fraction of the text is held out for validation (nanoGPT's
     # shakespeare_char takes the last 10% too), so validation text is text the
     # model has never seen, not a shuffled sample of overlapping windows.
     val_fraction: float = 0.1
+    # A validation text of its own (--val FILE, or valid.txt of a split folder), in place
+    # of val_fraction: the whole source is then training text.
+    val_source: str = ""
 
     def __post_init__(self) -> None:
         require(self.level in LEVELS, f"unknown --level {self.level!r}; choose {' or '.join(LEVELS)}")
+        if self.level == "char":
+            require(self.tokenizer in (None, "char"),
+                    f"--tokenizer {self.tokenizer} reads word tokens; add --level word, or drop --tokenizer "
+                    "(a character model reads every character)")
+        else:
+            if self.tokenizer is None:
+                object.__setattr__(self, "tokenizer", "word")
+            require(self.tokenizer in WORD_TOKENIZERS,
+                    f"unknown --tokenizer {self.tokenizer!r}; choose {' or '.join(WORD_TOKENIZERS)}")
+        verbatim = self.tokenizer == "whitespace"
         if self.lowercase is None:
-            object.__setattr__(self, "lowercase", self.level == "word")
+            object.__setattr__(self, "lowercase", self.level == "word" and not verbatim)
+        if self.strip_gutenberg is None:
+            object.__setattr__(self, "strip_gutenberg", not verbatim)
+        if self.max_vocab is None:
+            object.__setattr__(self, "max_vocab", 0 if verbatim else 20_000)
+        if self.min_freq is None:
+            object.__setattr__(self, "min_freq", 1 if verbatim else 2)
         require(self.min_count >= 1, f"--min-count must be at least 1, got {self.min_count}")
         require(self.max_vocab == 0 or self.max_vocab >= 3,
                  f"--max-vocab must be at least 3 (<pad>, <unk> and one word), or 0 for no cap; got {self.max_vocab}")
@@ -88,6 +122,11 @@ class ModelConfig:
     # number and time step (a fresh mask per step on the recurrent connections
     # would disturb the memory the cell is meant to keep).
     dropout: float = 0.0
+    # The same kind of dropout on the embedding's output, the first layer's input: Zaremba et al.
+    # (2014) and PyTorch's word_language_model drop every non-recurrent connection, this one
+    # included. None, as in runs saved before this field existed, is 0; word-level runs default
+    # to `dropout`'s rate (with_word_defaults).
+    embed_dropout: Optional[float] = None
     # Keras' recurrent_dropout (Gal & Ghahramani 2016): one mask per sequence
     # on h_{t-1} where it enters the recurrent product, the same at every step,
     # so the memory is thinned the same way throughout. Training then runs a
@@ -124,6 +163,9 @@ class ModelConfig:
                 "--cell layernorm-lstm normalises away the one number --input scaled-id feeds (every character "
                 "would read alike); use another --cell, or --input embedding")
         require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.embed_dropout is None:
+            object.__setattr__(self, "embed_dropout", 0.0)
+        require(0.0 <= self.embed_dropout < 1.0, f"--embed-dropout must be in [0, 1), got {self.embed_dropout}")
         require(0.0 <= self.recurrent_dropout < 1.0,
                 f"--recurrent-dropout must be in [0, 1), got {self.recurrent_dropout}; try 0.2")
         require(0.0 <= self.input_dropout < 1.0, f"--input-dropout must be in [0, 1), got {self.input_dropout}; try 0.2")
@@ -243,8 +285,11 @@ SCALED_ID_NOTE = ("--input scaled-id feeds each character as one number, its sor
 
 
 def with_word_defaults(settings: dict[str, Any]) -> dict[str, Any]:
-    """Word-level defaults under the settings given (which win)."""
-    return {**WORD_MODEL_DEFAULTS, **WORD_TRAIN_DEFAULTS, **settings}
+    """Word-level defaults under the settings given (which win). The embedding's output is
+    dropped at --dropout's rate unless --embed-dropout says otherwise, as in Zaremba et al."""
+    merged = {**WORD_MODEL_DEFAULTS, **WORD_TRAIN_DEFAULTS, **settings}
+    merged.setdefault("embed_dropout", merged.get("dropout", 0.0))
+    return merged
 
 
 # A character model's training defaults for a time budget shorter than SHORT_BUDGET_MINUTES,

@@ -3,6 +3,9 @@
     source -> corpus.load_text -> corpus.clean_text -> ids -> tokens.bin + vocab.json + meta.json
 
 Character level here; word level in words.py (tokenizer.json instead of vocab.json).
+tokens.bin holds the training text's ids, then the validation text's: the last
+--val-fraction of the source, or a validation file of its own (--val FILE, or
+the valid.txt of a standard split folder, see `standard_split`).
 """
 
 from __future__ import annotations
@@ -10,32 +13,88 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from ..checkpoint import write_atomic
 from ..errors import LstmlabError
 from . import corpus
-from .config import DataConfig
+from ..tokenizers import as_lines
+from .config import SPLIT_FILES, DataConfig
 from .data import META_FORMAT, PreparedCorpus
 from .vocab import CharVocab, count_chars
 from .words import prepare_words
 
 
-def prepare(data_config: DataConfig, out: Path, report: Callable[[str], None] | None = print) -> PreparedCorpus:
-    """Read, clean and encode `data_config.source` into the folder `out`."""
-    text = corpus.load_text(data_config.source, encoding=data_config.encoding)
-    text = corpus.clean_text(
+def standard_split(source: str) -> Optional[Path]:
+    """The folder `source` if it holds a standard split (train.txt, valid.txt, test.txt as in
+    PTB, WikiText and PyTorch's word_language_model), else None. A folder with valid.txt or
+    test.txt but no train.txt is an error: read whole, its test text would leak into training."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        return None
+    train, valid, test = (folder / name for name in SPLIT_FILES)
+    if train.is_file():
+        return folder
+    if valid.is_file() or test.is_file():
+        raise LstmlabError(f"{folder} holds {'valid.txt' if valid.is_file() else 'test.txt'} but no train.txt; "
+                           "name the training text train.txt (the split of PTB and WikiText), or give a single file")
+    return None
+
+
+def split_settings_of(source: str, settings: dict[str, Any], log: Optional[Callable[[str], None]] = print
+                      ) -> tuple[str, dict[str, Any]]:
+    """A standard split folder read as the literature reads it: training on train.txt, validation on
+    valid.txt (unless --val names another), test.txt never read, and at word level the corpus
+    taken as already tokenized (--tokenizer whitespace) unless another tokenizer is given.
+    Returns the source to read and the settings; other sources come back unchanged."""
+    folder = standard_split(source)
+    if folder is None:
+        return source, settings
+    settings = dict(settings)
+    valid = folder / SPLIT_FILES[1]
+    if "val_source" not in settings and valid.is_file():
+        settings["val_source"] = str(valid)
+    if settings.get("level") == "word" and "tokenizer" not in settings:
+        settings["tokenizer"] = "whitespace"
+    if log:
+        val = (f"validating on {settings['val_source']}" if settings.get("val_source")
+               else f"no valid.txt: validating on the last --val-fraction of {SPLIT_FILES[0]}")
+        read = (", read as pre-tokenized text (--tokenizer whitespace: tokens as written, <eos> at each line end)"
+                if settings.get("tokenizer") == "whitespace" else "")
+        log(f"{folder} is a standard split: training on {folder / SPLIT_FILES[0]}, {val}; "
+            f"{SPLIT_FILES[2]} is never read (score it with lstmlab evaluate RUN {folder / SPLIT_FILES[2]}){read}")
+    return str(folder / SPLIT_FILES[0]), settings
+
+
+def read_text(source: str, data_config: DataConfig) -> str:
+    """A source's text cleaned as `data_config` says; a pre-tokenized corpus is read verbatim,
+    ending with a newline so that its last line has its <eos>."""
+    text = corpus.load_text(source, encoding=data_config.encoding)
+    if data_config.tokenizer == "whitespace":
+        return as_lines(text)
+    return corpus.clean_text(
         text,
         strip_gutenberg_boilerplate=data_config.strip_gutenberg,
         lowercase=data_config.lowercase,
         collapse_whitespace=data_config.collapse_whitespace,
     )
+
+
+def prepare(data_config: DataConfig, out: Path, report: Callable[[str], None] | None = print) -> PreparedCorpus:
+    """Read, clean and encode `data_config.source` (and its validation text, if it has one of
+    its own) into the folder `out`."""
+    text = read_text(data_config.source, data_config)
+    val_text = read_text(data_config.val_source, data_config) if data_config.val_source else None
     if data_config.level == "word":
-        return prepare_words(text, data_config, Path(out), report)
+        return prepare_words(text, data_config, Path(out), report, val_text=val_text)
     if len(text) < 2:
         raise LstmlabError(f"{data_config.source} holds {len(text)} character(s) after cleaning; give a longer text")
+    if val_text is not None and len(val_text) < 2:
+        raise LstmlabError(f"{data_config.val_source} holds {len(val_text)} character(s) after cleaning; "
+                           "give a longer validation text")
+    # With a validation text of its own the alphabet is the training text's, as for words.
     counts = count_chars(text)
     vocab = CharVocab.build(counts, data_config.min_count)
     if len(vocab) < 3:
@@ -43,10 +102,14 @@ def prepare(data_config: DataConfig, out: Path, report: Callable[[str], None] | 
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    ids = vocab.encode(text, dtype=vocab.dtype)
+    if val_text is None:
+        ids = vocab.encode(text, dtype=vocab.dtype)
+        train_chars = len(ids) - max(1, int(round(len(ids) * data_config.val_fraction)))
+    else:
+        ids = np.concatenate([vocab.encode(text, dtype=vocab.dtype), vocab.encode(val_text, dtype=vocab.dtype)])
+        train_chars = len(text)
     write_atomic(out / "tokens.bin", memoryview(ids))  # no copy of a big array
     write_atomic(out / "vocab.json", vocab.to_json().encode("utf-8"))
-    train_chars = len(ids) - max(1, int(round(len(ids) * data_config.val_fraction)))
     meta = {
         "format": META_FORMAT,
         "dtype": vocab.dtype.name,

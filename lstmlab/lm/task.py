@@ -87,17 +87,35 @@ class LanguageModelTask:
         return f"val {metrics['val_loss']:.4f} nats ({metrics['val_bpc']:.3f} bits/char)"
 
 
-def score_tokens(model: RecurrentLM, tokens: np.ndarray, seq_len: int = 256) -> tuple[float, int]:
-    """Total negative log-likelihood (nats) of `tokens`, each predicted from its left context."""
-    return score_batches(model, eval_streams(tokens, seq_len), stateful=True)
+def score_tokens(model: RecurrentLM, tokens: np.ndarray, seq_len: int = 256, streams: int = 1) -> tuple[float, int]:
+    """Total negative log-likelihood (nats) of `tokens` and how many were scored: every one after
+    the first, each predicted from all the text before it in its stream, with the state carried.
+
+    streams=1 reads the text as one stream (AWD-LSTM scores its test set so, at batch size 1).
+    More streams read equal slices in parallel, each from an empty state, and the few targets
+    left over continue the last stream, so that every token is scored either way."""
+    n = len(tokens) - 1
+    streams = max(1, min(streams, n // max(seq_len, 1)))
+    body = n - n % streams  # targets read in parallel
+    nll, count, state = score_batches(model, eval_streams(tokens[: body + 1], seq_len, max_streams=streams),
+                                      stateful=True, keep_state=True)
+    if body < n:
+        last = [tuple(t[:, -1:] for t in layer) for layer in state]
+        more, more_count, _ = score_batches(model, eval_streams(tokens[body:], seq_len, max_streams=1),
+                                            stateful=True, state=last, keep_state=True)
+        nll, count = nll + more, count + more_count
+    return nll, count
 
 
-def score_batches(model: RecurrentLM, batches: Iterable, stateful: bool) -> tuple[float, int]:
-    """Total negative log-likelihood (nats) and count of the targets in `batches`, on the model's device."""
+def score_batches(model: RecurrentLM, batches: Iterable, stateful: bool, state: Optional[State] = None,
+                  keep_state: bool = False):
+    """Total negative log-likelihood (nats) and count of the targets in `batches`, on the model's
+    device, starting from `state` (stateful: the state is carried from batch to batch). With
+    keep_state, the final state is returned too."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    nll, count, state = 0.0, 0, None
+    nll, count = 0.0, 0
     with torch.inference_mode():
         for x, y in batches:
             if x.shape[0] == 0:
@@ -111,4 +129,4 @@ def score_batches(model: RecurrentLM, batches: Iterable, stateful: bool) -> tupl
             nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
             count += y.numel()
     model.train(was_training)
-    return nll, count
+    return (nll, count, state) if keep_state else (nll, count)

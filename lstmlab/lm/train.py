@@ -26,6 +26,7 @@ from .config import (SCALED_ID_NOTE, DataConfig, ModelConfig, ObjectiveConfig, R
 from .data import PreparedCorpus, is_prepared
 from .model import RecurrentLM
 from .prepare import prepare as prepare_corpus
+from .prepare import split_settings_of
 from .task import LanguageModelTask
 from .trained import LanguageModel, load
 
@@ -48,7 +49,8 @@ def prepare(source: str, out: PathLike, report: Optional[Callable[[str], None]] 
     if others:
         raise LstmlabError(f"prepare only takes data settings, not {', '.join(others)}")
     check_level_settings(parts["data"])
-    return prepare_corpus(DataConfig(source=source, **parts["data"]), Path(out), report)
+    source, data_settings = split_settings_of(source, parts["data"], report)
+    return prepare_corpus(DataConfig(source=source, **data_settings), Path(out), report)
 
 
 def train(
@@ -88,6 +90,8 @@ class LanguageModelRecipe:
         else:
             level = settings.get("level", "char")
             check_level_settings(settings)
+            # A standard split folder: train.txt, valid.txt, and test.txt left alone.
+            source, settings = split_settings_of(source, settings, log)
         check_input_settings(settings, level)
         given = settings
         # The level's and the budget's defaults where not given (choose_defaults); those that

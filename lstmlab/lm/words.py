@@ -3,6 +3,8 @@ trainer as for characters then read word ids instead of character ids.
 
     text -> WordTokenizer (tokenizers.py): lowercased words, each punctuation mark
             its own token -> ids (0 <pad>, 1 <unk>) -> tokens.bin (uint16/uint32)
+    or, for a corpus already tokenized (--tokenizer whitespace: PTB, WikiText),
+    text -> WhitespaceTokenizer: tokens as written, <eos> at every line end
 
 A prepared word corpus is a folder like a character one (data.py, prepare.py) with
 tokenizer.json in place of vocab.json. The vocabulary is built on the training
@@ -29,7 +31,7 @@ import numpy as np
 
 from ..checkpoint import write_atomic
 from ..errors import LstmlabError
-from ..tokenizers import PAD, UNK, UNK_ID, WordTokenizer
+from ..tokenizers import PAD, TOKENIZERS, UNK, UNK_ID, Tokenizer
 from .config import DataConfig
 from .data import PreparedCorpus
 
@@ -56,33 +58,54 @@ def _chunks(text: str) -> Iterator[str]:
         start = end
 
 
-def prepare_words(text: str, data_config: DataConfig, out: Path, report: Optional[Callable[[str], None]] = print):
-    """Tokenise cleaned text into words, build the vocabulary on the training
-    part, and write tokens.bin, tokenizer.json and meta.json into `out`."""
-
-    probe = WordTokenizer([PAD, UNK], lowercase=bool(data_config.lowercase))
-    # Pass 1: count every token, and how many each slice holds.
+def _count(text: str, probe: Tokenizer) -> tuple[Counter, list[int]]:
+    """Every token's count in `text`, and how many tokens each of its slices (_chunks) holds."""
     counts: Counter = Counter()
     sizes = []
     for chunk in _chunks(text):
         tokens = probe.tokenize(chunk)
         counts.update(tokens)
         sizes.append(len(tokens))
-    num_tokens = sum(sizes)
-    if num_tokens < 2:
-        raise LstmlabError(f"{data_config.source} holds {num_tokens} word(s) after cleaning; "
-                           "a word-level model needs a real text (thousands of words)")
-    train_tokens = num_tokens - max(1, int(round(num_tokens * data_config.val_fraction)))
-    # The vocabulary sees the training part only: take the held-out words' counts back out.
-    held_out: Counter = Counter()
-    seen = 0
-    for chunk, size in zip(_chunks(text), sizes):
-        if seen + size > train_tokens:
-            held_out.update(probe.tokenize(chunk)[max(0, train_tokens - seen):])
-        seen += size
-    train_counts = counts - held_out
-    tokenizer = WordTokenizer.from_counts(train_counts, bool(data_config.lowercase), data_config.max_vocab,
-                                          data_config.min_freq)
+    return counts, sizes
+
+
+def prepare_words(text: str, data_config: DataConfig, out: Path, report: Optional[Callable[[str], None]] = print,
+                  val_text: Optional[str] = None):
+    """Tokenise cleaned text into words, build the vocabulary on the training
+    part, and write tokens.bin, tokenizer.json and meta.json into `out`. The
+    training part is the text less its last --val-fraction, or, given
+    `val_text` (a validation file of its own), the whole text."""
+
+    probe = TOKENIZERS[data_config.tokenizer]([PAD, UNK], lowercase=bool(data_config.lowercase))
+    # Pass 1: count every token, and how many each slice holds.
+    counts, sizes = _count(text, probe)
+    texts = [(text, sizes)]
+    if val_text is None:
+        num_tokens = sum(sizes)
+        if num_tokens < 2:
+            raise LstmlabError(f"{data_config.source} holds {num_tokens} word(s) after cleaning; "
+                               "a word-level model needs a real text (thousands of words)")
+        train_tokens = num_tokens - max(1, int(round(num_tokens * data_config.val_fraction)))
+        # The vocabulary sees the training part only: take the held-out words' counts back out.
+        val_counts: Counter = Counter()
+        seen = 0
+        for chunk, size in zip(_chunks(text), sizes):
+            if seen + size > train_tokens:
+                val_counts.update(probe.tokenize(chunk)[max(0, train_tokens - seen):])
+            seen += size
+        train_counts = counts - val_counts
+    else:
+        val_counts, val_sizes = _count(val_text, probe)
+        train_tokens, val_tokens = sum(sizes), sum(val_sizes)
+        for where, n in ((data_config.source, train_tokens), (data_config.val_source, val_tokens)):
+            if n < 2:
+                raise LstmlabError(f"{where} holds {n} word(s) after cleaning; a word-level model needs a real "
+                                   "text (thousands of words)")
+        num_tokens = train_tokens + val_tokens
+        train_counts = counts
+        texts.append((val_text, val_sizes))
+    tokenizer = TOKENIZERS[data_config.tokenizer].from_counts(train_counts, bool(data_config.lowercase),
+                                                             data_config.max_vocab, data_config.min_freq)
     if len(tokenizer) < 3:
         raise LstmlabError(f"no word of the training part of {data_config.source} appears --min-freq "
                            f"{data_config.min_freq} times; lower --min-freq or give a longer text")
@@ -90,9 +113,10 @@ def prepare_words(text: str, data_config: DataConfig, out: Path, report: Optiona
     dtype = np.dtype(np.uint16 if len(tokenizer) <= 65536 else np.uint32)
     ids = np.empty(num_tokens, dtype=dtype)
     start = 0
-    for chunk, size in zip(_chunks(text), sizes):
-        ids[start : start + size] = tokenizer.lookup(probe.tokenize(chunk), dtype=dtype)
-        start += size
+    for part, part_sizes in texts:
+        for chunk, size in zip(_chunks(part), part_sizes):
+            ids[start : start + size] = tokenizer.lookup(probe.tokenize(chunk), dtype=dtype)
+            start += size
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,10 +139,31 @@ def prepare_words(text: str, data_config: DataConfig, out: Path, report: Optiona
     if report:
         report(word_statistics(train_counts, tokenizer, num_tokens, train_tokens, unknown_train, unknown_val,
                                data_config))
+        unseen = unseen_text(val_counts, tokenizer, "the validation text", unknown_train)
+        if unseen:
+            report(f"warning: {unseen}")
     return PreparedCorpus.open(out)
 
 
-def word_statistics(train_counts: Counter, tokenizer: WordTokenizer, num_tokens: int, train_tokens: int,
+def unseen_text(counts: Counter, tokenizer: Tokenizer, what: str, unknown_in_training: Optional[int]) -> str:
+    """A warning about the types of a held-out text (its token `counts`) that the vocabulary lacks,
+    or "" when it has them all. <unk> written in the text is not unseen: it is the unknown token.
+    unknown_in_training: how many training tokens read as <unk> (None: not known)."""
+    unseen = {t: n for t, n in counts.items() if t != UNK and t not in tokenizer}
+    if not unseen:
+        return ""
+    share = sum(unseen.values()) / max(sum(counts.values()), 1)
+    shown = " ".join(repr(t) for t in list(unseen)[:5]) + (" ..." if len(unseen) > 5 else "")
+    line = (f"{len(unseen):,} types of {what} ({share:.2%} of its tokens) are not in the vocabulary and read as "
+            f"<unk>: {shown}")
+    if unknown_in_training == 0:
+        line += ("; the training text has no <unk>, so the model gives <unk> almost no probability and they "
+                 "score badly: map rare words to <unk> in the training text too (as PTB and WikiText do), or "
+                 "train with --min-freq 2")
+    return line
+
+
+def word_statistics(train_counts: Counter, tokenizer: Tokenizer, num_tokens: int, train_tokens: int,
                     unknown_train: int, unknown_val: int, data_config: DataConfig, top: int = 30,
                     columns: int = 5) -> str:
     """Sizes, vocabulary, coverage, <unk> shares and the most common words."""
