@@ -13,7 +13,7 @@ from ..config import CELLS, TrainConfig, build_run_config, read_run_json, requir
 POOLINGS = ("max", "mean", "mean+max", "last")
 TRUNCATE_SIDES = ("head", "tail")
 QUOTINGS = ("auto", "csv", "none")
-TOKENIZER_KINDS = ("word", "char")
+TOKENIZER_KINDS = ("word", "whitespace", "char")
 MONITORS = ("loss", "accuracy")
 
 
@@ -70,7 +70,10 @@ class LabelledDataConfig:
         for name in ("map_labels", "keep_labels"):
             object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
         require(self.quoting in QUOTINGS, f"unknown --quoting {self.quoting!r}; choose one of {', '.join(QUOTINGS)}")
-        require(self.tokenizer in TOKENIZER_KINDS, f"unknown --tokenizer {self.tokenizer!r}; choose word or char")
+        require(self.tokenizer in TOKENIZER_KINDS,
+                f"unknown --tokenizer {self.tokenizer!r}; choose one of {', '.join(TOKENIZER_KINDS)}")
+        if self.tokenizer == "whitespace":  # pre-tokenized text is read verbatim, case included
+            object.__setattr__(self, "lowercase", False)
         require(self.truncate in TRUNCATE_SIDES, f"unknown --truncate {self.truncate!r}; choose head or tail")
         require(self.delimiter is None or len(self.delimiter) == 1,
                  f"--delimiter must be one character (use $'\\t' for a tab), got {self.delimiter!r}")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import classify
-from ..classify.config import POOLINGS, TRAIN_DEFAULTS, ClassifierConfig, LabelledDataConfig
+from ..classify.config import POOLINGS, TOKENIZER_KINDS, TRAIN_DEFAULTS, ClassifierConfig, LabelledDataConfig
 from ..classify.metrics import plot_confusion
 from ..classify.vectors import NAMED_VECTORS
 from ..config import CELLS
@@ -66,8 +66,10 @@ def _add_split_flags(p: argparse.ArgumentParser) -> None:
 def _add_token_flags(p: argparse.ArgumentParser, with_vocab: bool = True) -> None:
     d = LabelledDataConfig
     g = p.add_argument_group("tokens")
-    g.add_argument("--tokenizer", choices=("word", "char"),
-                   help="word: words and punctuation marks (default); char: characters (seed 001's char classifier)")
+    g.add_argument("--tokenizer", choices=TOKENIZER_KINDS,
+                   help="word: words and punctuation marks (default); whitespace: texts already tokenized, split at "
+                        "whitespace and kept as written, case included, each line end an <eos> token; char: "
+                        "characters (seed 001's char classifier)")
     g.add_argument("--keep-case", dest="lowercase", action="store_false", default=None,
                    help="keep upper case (texts are lowercased by default)")
     if with_vocab:
