@@ -25,6 +25,8 @@ from .data import PreparedCorpus, StreamBatches, WindowBatches, eval_streams, ev
 from .model import RecurrentLM
 
 LN2 = math.log(2.0)
+# Validation during training reads the held-out text as this many parallel streams (data.eval_streams).
+EVAL_STREAMS = 64
 
 
 class LanguageModelTask:
@@ -46,11 +48,24 @@ class LanguageModelTask:
             self.units_per_step = train.batch_size * objective.window
         self.steps_per_epoch = self.batches.steps_per_epoch
         self.val = corpus.val[: objective.eval_chars] if objective.eval_chars else corpus.val
+        self.val_total = len(corpus.val)
         needed = objective.window + 1 if objective.objective == "window" else 2
         if len(self.val) < needed:
             raise LstmlabError(
                 f"only {len(self.val)} validation {units}; raise --val-fraction or use a longer text"
             )
+
+    def describe_validation(self, source: str) -> str:
+        """How validation scores, in words, for the log."""
+        units = "words" if self.unit == "word" else "characters"
+        if len(self.val) < self.val_total:
+            source += f"; the first {len(self.val):,} of {self.val_total:,}, --eval-chars 0 reads them all"
+        if self.objective.objective == "window":
+            return (f"validation: every {self.objective.step}th window of {len(self.val):,} held-out {units} "
+                    f"({source}), each from an empty state")
+        streams = max(1, min(EVAL_STREAMS, (len(self.val) - 1) // self.objective.seq_len))
+        return (f"validation: {len(self.val):,} held-out {units} ({source}) read as {streams} parallel streams, each "
+                f"from an empty state with the state carried, every token after a stream's first scored")
 
     def batch(self, epoch: int, index: int):
         return self.batches.batch(epoch, index)
@@ -70,7 +85,7 @@ class LanguageModelTask:
         if self.objective.objective == "window":
             batches = eval_windows(self.val, self.objective.window, self.objective.step)
         else:
-            batches = eval_streams(self.val, self.objective.seq_len)
+            batches = eval_streams(self.val, self.objective.seq_len, max_streams=EVAL_STREAMS)
         # Each rank scores its share of the rows (streams, or windows) of every batch.
         nll, count = score_batches(model, (group.rows_of(batch) for batch in batches),
                                    stateful=self.objective.objective != "window")

@@ -136,6 +136,9 @@ class LanguageModelRecipe:
         summary = (f"{model_cfg.cell} {'x'.join(map(str, model_cfg.hidden_sizes))}, "
                    f"{sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {model_cfg.vocab_size}"
                    + dropout_text(model_cfg))
+        held_out = (prepared.data_config.val_source or
+                    f"the last {prepared.data_config.val_fraction:g} of {prepared.data_config.source}")
+        log(task.describe_validation(held_out))
         return Setup(model, task, train_cfg, summary)
 
     def reopen(self, run_dir: Path, log) -> Setup:
@@ -155,8 +158,8 @@ FLAG_NAMES = {"hidden_sizes": "hidden"}  # settings whose flag is not their name
 
 def dropout_text(model: ModelConfig) -> str:
     """The dropouts in use, for the model's log line: ", dropout 0.2, recurrent dropout 0.25"."""
-    rates = {"dropout": model.dropout, "recurrent dropout": model.recurrent_dropout,
-             "input dropout": model.input_dropout}
+    rates = {"dropout": model.dropout, "embedding dropout": model.embed_dropout,
+             "recurrent dropout": model.recurrent_dropout, "input dropout": model.input_dropout}
     return "".join(f", {name} {rate:g}" for name, rate in rates.items() if rate > 0)
 
 
