@@ -79,6 +79,7 @@ ABLATIONS = {
     "no-embed-dropout": {"embed_dropout": 0.0},  # dropout only between layers and before the output
     "averaging": {"ema_decay": 0.998, "warmup_steps": 50},  # lstmlab's averaged weights and warm-up
     "all": {"momentum": 0.9, "embed_dropout": 0.0},  # with normal-init too
+    "fp32": {"precision": "fp32"},  # not an old way: the example's own precision, for the same arithmetic
 }
 
 
@@ -266,12 +267,13 @@ def run_lstmlab(data: Path, work: Path, minutes: float, seed: int, recipe: str, 
     t = time.monotonic()
     nll, count = score_stream(lm.model, test_ids)
     score_seconds = time.monotonic() - t
-    own = lm.evaluate_file(Path(data, "test.txt"))
+    # lstmlab's own scorer too, for the rows a user would run (an ablation needs only one figure).
+    own = lm.evaluate_file(Path(data, "test.txt")) if recipe in ("defaults", "example") else None
     cfg = lm.config
     first_epoch = next((m["val_ppl"] for m in metrics if m["epoch"] >= 1), None)
     return {"test_ppl": math.exp(nll / count), "scored": count, "val_ppl": best["val_ppl"],
             "val_ppl_epoch_1": first_epoch,
-            "evaluate_ppl": own.perplexity, "evaluate_tokens": own.words,
+            "evaluate_ppl": own and own.perplexity, "evaluate_tokens": own and own.words,
             "epochs": metrics[-1]["epoch"], "steps": metrics[-1]["step"],
             "words_per_s": metrics[-1].get("words_per_s"), "seconds": round(wall, 1),
             "score_seconds": round(score_seconds, 1), "vocabulary": len(prepared.vocab),
@@ -291,6 +293,8 @@ def main() -> None:
     ap.add_argument("--train-lines", type=int,
                     help="train on the first N lines of train.txt only (a slice for the diagnosis; valid.txt and "
                          "test.txt whole)")
+    ap.add_argument("--valid-lines", type=int,
+                    help="with --train-lines: validate and test on the first N lines of valid.txt and test.txt")
     ap.add_argument("--set", default="{}", help="JSON settings added to every lstmlab row (for trials)")
     ap.add_argument("--no-example", action="store_true", help="leave out the plain-torch example (for trials only)")
     ap.add_argument("--seed", type=int, default=0)
@@ -309,13 +313,13 @@ def main() -> None:
     if unknown:
         sys.exit(f"unknown --recipe {', '.join(sorted(unknown))}; choose from {', '.join(sorted(known))}")
     if args.train_lines:
-        sliced = work / f"data-{args.train_lines}-lines"
+        sliced = work / f"data-{args.train_lines}-{args.valid_lines}-lines"
         sliced.mkdir(parents=True, exist_ok=True)
-        with open(data / "train.txt", encoding="utf-8") as fh:
-            (sliced / "train.txt").write_text("".join(line for _, line in zip(range(args.train_lines), fh)),
-                                              encoding="utf-8")
-        for name in ("valid.txt", "test.txt"):
-            shutil.copyfile(data / name, sliced / name)
+        for name in ("train.txt", "valid.txt", "test.txt"):
+            lines = args.train_lines if name == "train.txt" else args.valid_lines
+            with open(data / name, encoding="utf-8") as fh:
+                (sliced / name).write_text("".join(line for n, line in enumerate(fh) if not lines or n < lines),
+                                           encoding="utf-8")
         data = sliced
     extra = json.loads(args.set)
     if args.epochs:
@@ -340,6 +344,8 @@ def main() -> None:
         print(f"{name:<34} {r['test_ppl']:>9.2f} {r['val_ppl']:>9.2f} {first:>8} {r['epochs']:>7.2f} "
               f"{r['words_per_s'] or 0:>9,.0f} {ratio:>6}")
     for recipe, r in result["lstmlab"].items():
+        if r["evaluate_ppl"] is None:
+            continue
         print(f"lstmlab evaluate (lstmlab {recipe}): perplexity {r['evaluate_ppl']:.2f} over "
               f"{r['evaluate_tokens']:,} tokens")
     print("published (test perplexity, not measured here):")

@@ -35,6 +35,22 @@ def require(ok: bool, message: str) -> None:
         raise LstmlabError(message)
 
 
+# Upper bounds of the sizes a flag sets, checked up front so that a typo or an absurd
+# value (10**12) gets a one-line error, not a MemoryError or an endless run later on.
+# They are typo guards, not memory estimates: each is sixty times and more what the runs
+# in BENCHMARKS.md use (layers of up to 1,024 units, batches of up to 128, chunks of 128
+# steps), so saved runs hold far less. A 65,536-unit LSTM layer already has 17 billion weights.
+MAX_LAYER_SIZE = 65_536
+MAX_BATCH_SIZE = 1_000_000
+# Time steps of one sequence (--seq-len, --window, --lookback, --horizon): back-propagation
+# through 100,000 steps keeps every step's activations, gigabytes per sequence.
+MAX_SEQUENCE_LENGTH = 100_000
+# Symbols of a language model's vocabulary (summary's --vocab-size): word-level vocabularies
+# of real corpora stay under a million (WikiText-103: 267,735), and each symbol costs a row
+# of the embedding and of the output layer.
+MAX_VOCAB_SIZE = 10_000_000
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation, budget and bookkeeping: the settings of the training loop that every task shares."""
@@ -87,6 +103,8 @@ class TrainConfig:
         for name in ("batch_size", "eval_every", "decay_every", "log_every"):
             value = getattr(self, name)
             require(value >= 1, f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        require(self.batch_size <= MAX_BATCH_SIZE,
+                f"--batch-size must be at most {MAX_BATCH_SIZE:,}, got {self.batch_size:,}; try 32")
         require(self.lr > 0 and math.isfinite(self.lr), f"--lr must be a positive number, got {self.lr}")
         require(self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}")
         require(0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}; try 0 or 0.9")

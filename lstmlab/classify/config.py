@@ -8,13 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..config import CELLS, TrainConfig, build_run_config, read_run_json, require, train_config_from_json
+from ..config import (CELLS, MAX_LAYER_SIZE, TrainConfig, build_run_config, read_run_json, require,
+                      train_config_from_json)
 
 POOLINGS = ("max", "mean", "mean+max", "last")
 TRUNCATE_SIDES = ("head", "tail")
 QUOTINGS = ("auto", "csv", "none")
 TOKENIZER_KINDS = ("word", "whitespace", "char")
 MONITORS = ("loss", "accuracy")
+# k-fold cross-validation keeps a list per fold: 10**12 folds would fill the memory at the
+# split (a MemoryError). Leave-one-out on a million texts still fits.
+MAX_FOLDS = 1_000_000
 
 
 def _column(value: Any) -> Optional[str]:
@@ -83,9 +87,13 @@ class LabelledDataConfig:
         require(all(0.0 <= f < 1.0 for f in fractions) and sum(fractions) < 1.0,
                  f"--val-fraction and --test-fraction must be in [0, 1) with room left for training, "
                  f"got {self.val_fraction} and {self.test_fraction}")
-        require(self.folds == 0 or self.folds >= 2, f"--folds must be at least 2 (or 0 for none), got {self.folds}")
+        require(self.folds == 0 or 2 <= self.folds <= MAX_FOLDS,
+                 f"--folds must be between 2 and {MAX_FOLDS:,} (or 0 for none), got {self.folds}; try 5 or 10")
         require(self.folds == 0 or 0 <= self.fold < self.folds,
                  f"--fold must be between 0 and {self.folds - 1} for --folds {self.folds}, got {self.fold}")
+        require(self.fold >= 0, f"--fold must be >= 0 (the first fold is 0), got {self.fold}")
+        # NumPy's generators take no negative seed (a traceback at the split otherwise).
+        require(self.split_seed >= 0, f"--split-seed must be >= 0, got {self.split_seed}")
         require(not (self.folds and self.test_source), "give either --folds or --test FILE, not both")
         require(self.max_vocab >= 3, f"--max-vocab must be at least 3, got {self.max_vocab}")
         require(self.min_freq >= 1, f"--min-freq must be at least 1, got {self.min_freq}")
@@ -128,7 +136,10 @@ class ClassifierConfig:
         require(len(set(self.classes)) == len(self.classes), f"class names repeat: {list(self.classes)}")
         require(len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
                  f"--hidden needs positive layer sizes such as 128 or 128,64, got {','.join(map(str, self.hidden_sizes)) or 'nothing'}")
+        require(max(self.hidden_sizes) <= MAX_LAYER_SIZE,
+                 f"--hidden layer sizes must be at most {MAX_LAYER_SIZE:,}, got {max(self.hidden_sizes):,}; try 128")
         require(self.embed_dim >= 1, f"--embed-dim must be at least 1, got {self.embed_dim}")
+        require(self.embed_dim <= MAX_LAYER_SIZE, f"--embed-dim must be at most {MAX_LAYER_SIZE:,}, got {self.embed_dim:,}; try 128")
         require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         require(0.0 <= self.word_dropout < 1.0, f"--word-dropout must be in [0, 1), got {self.word_dropout}")
         require(not self.freeze_embeddings or self.embeddings,

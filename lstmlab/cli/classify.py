@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from .. import classify
 from ..classify.config import POOLINGS, TOKENIZER_KINDS, TRAIN_DEFAULTS, ClassifierConfig, LabelledDataConfig
@@ -14,8 +14,8 @@ from ..classify.metrics import plot_confusion
 from ..classify.vectors import NAMED_VECTORS
 from ..config import CELLS
 from ..errors import LstmlabError
-from .flags import (add_device_flag, add_progress_flag, add_run_flags, add_training_flags, default_of, given, items,
-                    layer_sizes, run_folder)
+from .flags import (add_device_flag, add_progress_flag, add_run_flags, add_training_flags, check_seed, default_of,
+                    given, items, layer_sizes, run_folder)
 
 DATA_HELP = ("labelled data: a CSV/TSV file (--text-column, --label-column), a folder with one sub-folder of "
              ".txt files per label (pos/, neg/), or a .tar.gz of such folders, read without unpacking")
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> None:
     command = args.classify_command
     if command == "stats":
         settings = given(args, {"command", "classify_command", "data", "max_length"})
-        print(classify.stats(args.data, args.max_length, **settings))
+        print(classify.stats(args.data, stats_max_length(args.max_length), **settings))
     elif command == "train":
         _train(args)
     elif command == "evaluate":
@@ -181,7 +181,14 @@ def run(args: argparse.Namespace) -> None:
         _predict(args)
 
 
+def stats_max_length(max_length: Optional[int]) -> Optional[int]:
+    """`classify stats --max-length`, checked as `classify train` checks it (stats takes it apart
+    from the reading settings, and would read 0 as "not given" and -1 as a length)."""
+    return LabelledDataConfig(max_length=max_length).max_length
+
+
 def _train(args) -> None:
+    check_seed(args.seed)
     settings = given(args, {"command", "classify_command", "data", "out", "resume", "show_progress", "baseline"})
     run_dir = run_folder(args, "DATA", "a CSV/TSV file, a folder of pos/ neg/ .txt files, or a .tar.gz")
     classify.train(args.data, run_dir, resume=bool(args.resume), baseline=args.baseline,

@@ -16,6 +16,13 @@ from ..errors import LstmlabError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+# Seeds are 0 to 2**32 - 1, NumPy's classic range. NumPy's generators refuse negative seeds
+# (a traceback in the middle of a run), and torch refuses seeds past 2**64, which the seeds
+# derived from --seed for each process and epoch (seed * 1,000,003 + rank) pass far sooner.
+# TrainConfig cannot refuse them itself: saved forecasting runs may hold a negative seed.
+MAX_SEED = 2**32 - 1
+# torch.set_num_threads overflows past 2**31; the largest single machines have about 2,000 hardware threads.
+MAX_THREADS = 4_096
 PRECISION_HELP = ("auto (default): bf16 autocast where the CPU has native bf16 (AVX512-BF16/AMX) or the GPU supports "
                   "it, fp16 with a gradient scaler on older GPUs, else fp32; or bf16, fp16 (CUDA only), fp32")
 
@@ -38,6 +45,20 @@ def default_of(config: type, name: str, task_defaults: Optional[dict[str, Any]] 
     if task_defaults and config is TrainConfig and name in task_defaults:
         return task_defaults[name]
     return next(f.default for f in fields(config) if f.name == name)
+
+
+def check_seed(seed: Optional[int], flag: str = "--seed") -> None:
+    """A seed given on the command line (None: not given), before any work is done."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise LstmlabError(f"{flag} must be between 0 and {MAX_SEED:,}, got {seed:,}; try {flag} 0")
+
+
+def check_threads(threads: int) -> None:
+    """--threads, before torch sees it (devices.set_threads refuses fewer than 1 in the same words)."""
+    if threads < 1:
+        raise LstmlabError(f"--threads must be at least 1, got {threads}")
+    if threads > MAX_THREADS:
+        raise LstmlabError(f"--threads must be at most {MAX_THREADS:,}, got {threads:,}; leave it out for one per core")
 
 
 def layer_sizes(text: str) -> tuple[int, ...]:

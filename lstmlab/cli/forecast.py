@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Optional
 
 from .. import forecast
 from ..checkpoint import save_text_atomic
 from ..config import CELLS
 from ..errors import LstmlabError
-from ..forecast.config import DISTRIBUTIONS, MISSING_POLICIES, OUTPUTS, TRAIN_DEFAULTS
+from ..forecast.config import DISTRIBUTIONS, MISSING_POLICIES, OUTPUTS, TRAIN_DEFAULTS, BacktestConfig
 from ..forecast.windows import TRANSFORMS
-from .flags import (add_device_flag, add_progress_flag, add_run_flags, add_training_flags, given, items, layer_sizes,
-                    run_folder)
+from .flags import (add_device_flag, add_progress_flag, add_run_flags, add_training_flags, check_seed, given, items,
+                    layer_sizes, run_folder)
 
+# `forecast predict` rolls the forecast forward a horizon at a time, each block reading the
+# history again: 10,000 points already take a minute or two with a small model.
+MAX_PREDICT_STEPS = 10_000
 SERIES_HELP = ("a CSV file with a header row: a date column (parsed, sorted; the frequency is inferred) "
                "and numeric columns")
 
@@ -106,13 +110,28 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _train(args) -> None:
+    check_seed(args.seed)
     settings = given(args, {"command", "forecast_command", "data", "out", "resume", "show_progress"})
     run_dir = run_folder(args, "SERIES", "a CSV file with --target COLUMN")
     forecast.train(args.data, run_dir, resume=bool(args.resume), show_progress=args.show_progress, **settings)
     print(f"forecast with: lstmlab forecast predict {run_dir} --out forecast.csv")
 
 
+def check_backtest_flags(season: Optional[int], stride: Optional[int]) -> None:
+    """`forecast backtest --season/--stride`, checked as `forecast train` checks them (the
+    backtest would read 0 as "the run's own" and a negative season as an index)."""
+    BacktestConfig(season=season, stride=1 if stride is None else stride)
+
+
+def check_predict_steps(steps: Optional[int]) -> None:
+    """`forecast predict --steps` (None: the run's horizon); predict itself would read 0 as "not given"."""
+    if steps is not None and not 1 <= steps <= MAX_PREDICT_STEPS:
+        raise LstmlabError(f"--steps must be between 1 and {MAX_PREDICT_STEPS:,}, got {steps:,}; "
+                           "leave it out for the run's horizon")
+
+
 def _backtest(args) -> None:
+    check_backtest_flags(args.season, args.stride)
     run = forecast.load(args.run, device=args.device)
     result = run.backtest(stride=args.stride, season=args.season)
     png = Path(args.run) / forecast.BACKTEST_PNG
@@ -125,6 +144,7 @@ def _backtest(args) -> None:
 
 
 def _predict(args) -> None:
+    check_predict_steps(args.steps)
     out = Path(args.out)
     if out.parent and not out.parent.is_dir():
         raise LstmlabError(f"no such folder for --out: {out.parent}")

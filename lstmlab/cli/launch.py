@@ -38,10 +38,22 @@ def without_nproc(argv: list[str]) -> list[str]:
     return out
 
 
-def launch(nproc: int, argv: list[str], run_dir: Optional[str]) -> int:
-    """Run `lstmlab argv` in `nproc` processes; return the exit status for the user."""
+# Each process holds a copy of the model and its share of the batch; torchrun would try to
+# start all of them, so a typo such as 10**12 would start processes until the machine gives out.
+MAX_PROCESSES = 1_024
+
+
+def check_nproc(nproc: int) -> None:
     if nproc < 1:
         raise LstmlabError(f"--nproc must be at least 1, got {nproc}")
+    if nproc > MAX_PROCESSES:
+        raise LstmlabError(f"--nproc must be at most {MAX_PROCESSES:,}, got {nproc:,}; "
+                           "try the number of cores or GPUs of this machine")
+
+
+def launch(nproc: int, argv: list[str], run_dir: Optional[str]) -> int:
+    """Run `lstmlab argv` in `nproc` processes; return the exit status for the user."""
+    check_nproc(nproc)
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run

@@ -8,19 +8,21 @@ import itertools
 import math
 import sys
 from pathlib import Path
+from typing import Optional
 
 from ..config import CELLS, OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 from ..errors import LstmlabError
 from ..inspect import page
-from ..lm.config import (INPUTS, LEVELS, WORD_TOKENIZERS, LONG_BUDGET_DEFAULTS, LONG_BUDGET_MINUTES, OBJECTIVES, SMALL_BOOK_DEFAULTS,
+from ..lm.config import (INPUTS, LARGE_CORPUS_WORD_DEFAULTS, LARGE_CORPUS_WORDS, LEVELS, WORD_TOKENIZERS, LONG_BUDGET_DEFAULTS, LONG_BUDGET_MINUTES, OBJECTIVES, SMALL_BOOK_DEFAULTS,
                          SMALL_BOOK_TOKENS, WORD_MODEL_DEFAULTS, WORD_TRAIN_DEFAULTS, DataConfig, ModelConfig,
                          ObjectiveConfig, RunConfig, check_input_settings)
 from ..lm.corpus import BUILTIN_CORPORA, load_text
 from ..lm.keras_import import import_keras
 from ..lm.summary import format_summary
-from ..lm.train import prepare, train
-from ..lm.trained import load
-from .flags import PRECISION_HELP, add_device_flag, add_run_options, default_of, given, layer_sizes, run_folder
+from ..lm.train import flag_text, prepare, train
+from ..lm.trained import check_sampling, load
+from .flags import (PRECISION_HELP, add_device_flag, add_run_options, check_seed, default_of, given, layer_sizes,
+                    run_folder)
 
 CORPUS_HELP = ("a .txt file, a folder of .txt files, an http(s) URL, gutenberg:<id>, "
                f"or a built-in corpus ({', '.join('builtin:' + n for n in BUILTIN_CORPORA)})")
@@ -31,9 +33,8 @@ def _word_defaults_text() -> str:
 
 
 def _flags_text(settings: dict) -> str:
-    """Settings as flags: --hidden 512,512 --dropout 0.25 --lr 0.005."""
-    return " ".join(f"--{'hidden' if k == 'hidden_sizes' else k.replace('_', '-')} "
-                    + (",".join(map(str, v)) if isinstance(v, tuple) else f"{v:g}") for k, v in settings.items())
+    """Settings as flags: --hidden 512,512 --dropout 0.25 --lr 0.005 --tie-embeddings."""
+    return " ".join(flag_text(k, v) for k, v in settings.items())
 
 
 def _run_defaults_text() -> str:
@@ -42,7 +43,9 @@ def _run_defaults_text() -> str:
             f"{LONG_BUDGET_MINUTES:g} minutes or more gets {_flags_text(LONG_BUDGET_DEFAULTS)}; a small book "
             f"(a training part under {SMALL_BOOK_TOKENS['char']:,} characters) gets the same at any budget of a "
             f"minute or more, and at --level word one under {SMALL_BOOK_TOKENS['word']:,} words gets "
-            f"{_flags_text(SMALL_BOOK_DEFAULTS['word'])}.")
+            f"{_flags_text(SMALL_BOOK_DEFAULTS['word'])}; a word corpus of {LARGE_CORPUS_WORDS:,} training tokens "
+            f"or more (PTB, WikiText) gets PyTorch's word_language_model recipe: "
+            f"{_flags_text(LARGE_CORPUS_WORD_DEFAULTS)}.")
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -254,6 +257,7 @@ def _cmd_prepare(args) -> None:
 
 
 def _cmd_train(args) -> None:
+    check_seed(args.seed)
     settings = given(args, {"command", "data", "out", "resume", "show_progress"})
     run_dir = run_folder(args, "CORPUS", "e.g. builtin:shakespeare")
     train(args.data, run_dir, resume=bool(args.resume), show_progress=args.show_progress, **settings)
@@ -277,7 +281,12 @@ def parse_temperatures(text: str) -> list[float]:
 
 
 def _cmd_generate(args) -> None:
+    check_seed(args.seed)
     temperatures = parse_temperatures(args.temperature)
+    for temperature in temperatures:
+        # Before the run is loaded, and before generate() makes a list for each of --num-samples.
+        # Without --length the model's default applies (400 characters or 100 words).
+        check_sampling(args.length or 0, temperature, args.top_k, args.top_p, args.num_samples)
     lm = load(args.run, device=args.device)
     for temperature in temperatures:
         # Each temperature is sampled on its own, from --seed, so its text is the one that a
@@ -314,17 +323,24 @@ def _cmd_evaluate(args) -> None:
 def _cmd_summary(args) -> None:
     flags = given(args, {"command", "run", "vocab_size"})
     if args.run:
-        if flags or args.vocab_size:
+        if flags or args.vocab_size is not None:
             raise LstmlabError("give either RUN or model flags (--cell, --hidden, --embed-dim, --vocab-size), not both")
         model = RunConfig.load(Path(args.run) / "config.json").model
         title = f"Model in {args.run}: {model.cell}, vocabulary {model.vocab_size}"
     else:
-        if not args.vocab_size:
-            raise LstmlabError("give a RUN folder, or describe a model with --vocab-size N (and --cell, --hidden, --embed-dim)")
-        check_input_settings(flags)
-        model = ModelConfig(vocab_size=args.vocab_size, **flags)
+        model = described_model(args.vocab_size, flags)
         title = f"Model: {model.cell}, vocabulary {model.vocab_size}"
     print(format_summary(model, title))
+
+
+def described_model(vocab_size: Optional[int], flags: dict) -> ModelConfig:
+    """The model `summary` describes by flags, checked before anything is built."""
+    if vocab_size is None:
+        raise LstmlabError("give a RUN folder, or describe a model with --vocab-size N (and --cell, --hidden, --embed-dim)")
+    if vocab_size < 2:
+        raise LstmlabError(f"--vocab-size must be at least 2 (a model chooses between symbols), got {vocab_size}")
+    check_input_settings(flags)
+    return ModelConfig(vocab_size=vocab_size, **flags)
 
 
 def _cmd_inspect(args) -> None:

@@ -16,7 +16,7 @@ from ..trainer import TrainingInterrupted
 from ..version import __version__
 from . import classify, forecast, lm, serve
 from .launch import launch
-from .flags import EXIT_INTERRUPTED, EXIT_USER_ERROR, Parser, subcommands
+from .flags import EXIT_INTERRUPTED, EXIT_USER_ERROR, Parser, check_threads, subcommands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +74,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 return EXIT_USER_ERROR
     try:
         if args.threads is not None:
+            check_threads(args.threads)
             set_threads(args.threads)
             args.threads = None  # a process setting, not one of the command's (flags.given passes on what is set)
         COMMANDS[args.command](args)

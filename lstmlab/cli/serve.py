@@ -45,6 +45,12 @@ def add_parser(sub, parser_class) -> None:
                        help=f"{LIMIT_HELP[f.name]} (default {f.default:,})")
 
 
+def check_port(port: int) -> None:
+    """--port: 0 lets the system choose a free one."""
+    if not 0 <= port <= 65535:
+        raise LstmlabError(f"--port must be between 0 and 65535, got {port}; try the default, 8000")
+
+
 def run(args: argparse.Namespace) -> None:
     import uvicorn  # imported here: the other commands do not need the server's libraries
 
@@ -52,8 +58,7 @@ def run(args: argparse.Namespace) -> None:
     from ..serve.models import load_served
 
     limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits) if getattr(args, f.name) is not None})
-    if not 0 <= args.port <= 65535:
-        raise LstmlabError(f"--port must be between 0 and 65535, got {args.port}")
+    check_port(args.port)
     api_key = args.api_key or os.environ.get(API_KEY_VARIABLE) or None
     served = load_served(args.runs, args.device)  # a bad folder fails here, before the server starts
     if args.host not in ("127.0.0.1", "localhost", "::1"):

@@ -14,7 +14,8 @@ from typing import Any, Optional
 
 from pandas.tseries.frequencies import to_offset
 
-from ..config import CELLS, TrainConfig, build_run_config, read_run_json, require, train_config_from_json
+from ..config import (CELLS, MAX_LAYER_SIZE, MAX_SEQUENCE_LENGTH, TrainConfig, build_run_config, read_run_json,
+                      require, train_config_from_json)
 from ..errors import LstmlabError
 from .windows import TRANSFORMS
 
@@ -50,6 +51,10 @@ class SeriesDataConfig:
                  f"unknown --transform {self.transform!r}; choose one of {', '.join(TRANSFORMS)} or auto")
         require(self.lookback is None or self.lookback >= 1, f"--lookback must be at least 1, got {self.lookback}")
         require(self.horizon is None or self.horizon >= 1, f"--horizon must be at least 1, got {self.horizon}")
+        for name, value in (("lookback", self.lookback), ("horizon", self.horizon)):
+            if value is not None:
+                require(value <= MAX_SEQUENCE_LENGTH, f"--{name} must be at most {MAX_SEQUENCE_LENGTH:,} points, got "
+                                                      f"{value:,}; leave it out to choose it from the series")
         require(0.0 <= self.val_fraction < 1.0 and 0.0 <= self.test_fraction < 1.0
                  and self.val_fraction + self.test_fraction < 1.0,
                  f"--val-fraction and --test-fraction must be in [0, 1) with room left for training, "
@@ -83,9 +88,13 @@ class ForecasterConfig:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
         require(self.input_size >= 1, f"input_size (the number of input features) must be at least 1, got {self.input_size}")
         require(self.horizon >= 1, f"--horizon must be at least 1, got {self.horizon}")
+        require(self.horizon <= MAX_SEQUENCE_LENGTH,
+                f"--horizon must be at most {MAX_SEQUENCE_LENGTH:,} points, got {self.horizon:,}; leave it out to choose it from the series")
         require(self.cell in CELLS, f"unknown --cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         require(len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
                  f"--hidden needs positive layer sizes such as 64 or 64,32, got {','.join(map(str, self.hidden_sizes)) or 'nothing'}")
+        require(max(self.hidden_sizes) <= MAX_LAYER_SIZE,
+                 f"--hidden layer sizes must be at most {MAX_LAYER_SIZE:,}, got {max(self.hidden_sizes):,}; try 64")
         require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         require(self.output in OUTPUTS, f"unknown --output {self.output!r}; choose {' or '.join(OUTPUTS)}")
         require(self.distribution in DISTRIBUTIONS,

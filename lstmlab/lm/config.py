@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..config import (CELLS, RETIRED_TRAIN_FIELDS, TrainConfig, build_run_config, read_run_json, require,
-                      train_config_from_json)
+from ..config import (CELLS, MAX_LAYER_SIZE, MAX_SEQUENCE_LENGTH, MAX_VOCAB_SIZE, RETIRED_TRAIN_FIELDS, TrainConfig,
+                      build_run_config, read_run_json, require, train_config_from_json)
 from ..errors import LstmlabError
 
 OBJECTIVES = ("tbptt", "window")
@@ -143,10 +143,15 @@ class ModelConfig:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
         require(self.cell in CELLS, f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         require(self.vocab_size >= 2, f"the vocabulary has {self.vocab_size} symbol(s); the corpus needs at least 2 distinct characters")
+        require(self.vocab_size <= MAX_VOCAB_SIZE,
+                f"the vocabulary has {self.vocab_size:,} symbols, more than a model takes ({MAX_VOCAB_SIZE:,}); "
+                "give a smaller --vocab-size, or cap a word vocabulary with --max-vocab")
         require(
             len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
             f"--hidden needs positive layer sizes such as 512 or 256,128, got {','.join(map(str, self.hidden_sizes)) or 'nothing'}",
         )
+        require(max(self.hidden_sizes) <= MAX_LAYER_SIZE,
+                f"--hidden layer sizes must be at most {MAX_LAYER_SIZE:,}, got {max(self.hidden_sizes):,}; try 512 or 256,128")
         if self.input is None:
             object.__setattr__(self, "input", "one-hot" if self.embed_dim == 0 else "embedding")
         require(self.input in INPUTS, f"unknown --input {self.input!r}; choose one of {', '.join(INPUTS)}")
@@ -155,6 +160,7 @@ class ModelConfig:
             # earlier (check_input_settings), a default one (e.g. word level's) is dropped here.
             object.__setattr__(self, "embed_dim", 0)
         require(self.embed_dim >= 0, f"--embed-dim must be positive, or 0 for one-hot inputs; got {self.embed_dim}")
+        require(self.embed_dim <= MAX_LAYER_SIZE, f"--embed-dim must be at most {MAX_LAYER_SIZE:,}, got {self.embed_dim:,}; try 64")
         require(self.input != "embedding" or self.embed_dim >= 1,
                 "--input embedding needs a positive --embed-dim (0 meant one-hot: pass --input one-hot)")
         # Layer norm rescales the input product x * w_ih to unit spread, and for one number x
@@ -209,6 +215,11 @@ class ObjectiveConfig:
         for name in ("seq_len", "window", "step"):
             value = getattr(self, name)
             require(value >= 1, f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        for name in ("seq_len", "window"):  # --step is a distance between windows: any size only thins them
+            value = getattr(self, name)
+            require(value <= MAX_SEQUENCE_LENGTH,
+                    f"--{name.replace('_', '-')} must be at most {MAX_SEQUENCE_LENGTH:,} steps, got {value:,}; "
+                    f"try the default, {getattr(type(self), name)}")
         require(self.eval_chars >= 0, f"--eval-chars must be >= 0, got {self.eval_chars}")
 
 
@@ -374,18 +385,59 @@ def with_corpus_defaults(settings: dict[str, Any], level: str, train_tokens: Opt
             "heart long before its budget ends)")
 
 
+# A large word corpus: a training part of this many tokens or more (PTB's 929,589 with <eos>,
+# WikiText-2's 2,088,628). The defaults above were measured on one book (Crime and Punishment,
+# 226,732 words, a 5,602-word vocabulary). A standard corpus, with 10,000 to 33,278 words, spends
+# most of a step in the output layer, and learns most within minutes from PyTorch's
+# word_language_model recipe: a small model with a tied output, plain SGD at a high rate with a
+# tight clip; Adam on the same tied model (lr 3e-3) was at a validation perplexity of 1,067 after
+# 1,000 steps on WikiText-2 where SGD was far below (BENCHMARKS.md §17). lstmlab anneals the rate
+# with its cosine schedule over the budget where the example divides it by 4 after an epoch
+# without improvement. Settings that only work together apply as a group, and only when none of
+# the group is given; each other setting given wins on its own.
+LARGE_CORPUS_WORDS = 500_000
+LARGE_CORPUS_GROUPS = (("hidden_sizes", "embed_dim", "tie_embeddings"),
+                       ("optimizer", "lr", "momentum", "clip_grad_norm", "warmup_steps"))
+LARGE_CORPUS_WORD_DEFAULTS: dict[str, Any] = {
+    "hidden_sizes": (200, 200), "embed_dim": 200, "tie_embeddings": True, "dropout": 0.2,
+    "optimizer": "sgd", "lr": 20.0, "momentum": 0.0, "clip_grad_norm": 0.25, "warmup_steps": 0,
+    "seq_len": 35, "batch_size": 20, "ema_decay": 0.0,
+    # A validation through a 33,279-word output costs about 0.2 ms a token: 200,000 tokens would
+    # take 40 s, a fifteenth of 10 minutes, each time. 50,000 tokens every 1,000 steps keep it small.
+    "eval_every": 1000, "eval_chars": 50_000,
+}
+
+
+def with_large_corpus_defaults(settings: dict[str, Any], train_tokens: Optional[int]) -> tuple[dict[str, Any], str]:
+    """LARGE_CORPUS_WORD_DEFAULTS under the settings given, for a word-level training part of
+    LARGE_CORPUS_WORDS tokens or more; and a few words on why ("" when nothing applies)."""
+    if train_tokens is None or train_tokens < LARGE_CORPUS_WORDS:
+        return settings, ""
+    held_back = {name for group in LARGE_CORPUS_GROUPS if set(group) & set(settings) for name in group}
+    chosen = {k: v for k, v in LARGE_CORPUS_WORD_DEFAULTS.items() if k not in held_back}
+    merged = {**chosen, **settings}
+    if merged == settings:
+        return settings, ""
+    return merged, (f"a large word corpus ({train_tokens:,} training tokens, {LARGE_CORPUS_WORDS:,} or more: "
+                    "PyTorch's word_language_model recipe, annealed over the budget, learns most in minutes)")
+
+
 def choose_defaults(settings: dict[str, Any], level: str = "char",
                     train_tokens: Optional[int] = None) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
     """Every default that depends on the run, under the settings given (which win): the small
     book's (with_corpus_defaults; train_tokens is the training part's size, None before the
-    text is read), then the level's (with_word_defaults) or the budget's (with_budget_defaults).
+    text is read), then, for words, the large corpus's (with_large_corpus_defaults) and the
+    level's (with_word_defaults), or, for characters, the budget's (with_budget_defaults).
     Also, for each rule that chose something, why and what it chose, to be logged."""
     notes: list[tuple[str, dict[str, Any]]] = []
     sized, why = with_corpus_defaults(settings, level, train_tokens)
     if why:
         notes.append((why, {k: v for k, v in sized.items() if k not in settings}))
     if level == "word":
-        return with_word_defaults(sized), notes
+        large, why = with_large_corpus_defaults(sized, train_tokens)
+        if why:
+            notes.append((why, {k: v for k, v in large.items() if k not in sized}))
+        return with_word_defaults(large), notes
     chosen, why = with_budget_defaults(sized)
     picked = {k: v for k, v in chosen.items() if k not in sized}
     if picked:

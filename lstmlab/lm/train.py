@@ -115,8 +115,7 @@ class LanguageModelRecipe:
             data_dir = DATA_FOLDER  # relative to the run folder, so a moved run still resumes
         settings, notes = choose_defaults(given, level, prepared.train_chars)
         for why, picked in notes:
-            log(f"{why}: " + ", ".join(f"--{FLAG_NAMES.get(k, k).replace('_', '-')} {flag_value(v)}"
-                                       for k, v in picked.items())
+            log(f"{why}: " + ", ".join(flag_text(k, v) for k, v in picked.items())
                 + "; give any of them to choose otherwise")
         parts = split_settings(settings, OWNERS)
         train_cfg = task_train_config({}, parts["train"])
@@ -153,7 +152,13 @@ class LanguageModelRecipe:
         return load(trainer.run_dir)
 
 
-FLAG_NAMES = {"hidden_sizes": "hidden"}  # settings whose flag is not their name
+FLAG_NAMES = {"hidden_sizes": "hidden", "clip_grad_norm": "clip", "max_steps": "steps"}  # flags not named as settings
+
+
+def flag_text(name: str, value: Any) -> str:
+    """A setting as a command-line flag: --hidden 512,512, --lr 0.005, --tie-embeddings."""
+    flag = "--" + FLAG_NAMES.get(name, name).replace("_", "-")
+    return flag if value is True else f"{flag} {flag_value(value)}"
 
 
 def dropout_text(model: ModelConfig) -> str:
@@ -164,8 +169,10 @@ def dropout_text(model: ModelConfig) -> str:
 
 
 def flag_value(value: Any) -> str:
-    """A setting as it is written on the command line: 0.005, 512,512."""
-    return ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}"
+    """A setting as it is written on the command line: 0.005, 512,512, sgd."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 def corpus_folder(run_dir: Path, config: RunConfig) -> Path:

@@ -154,8 +154,8 @@ class LanguageModel:
         return Score(nll / count, count)
 
     def _score(self, text: str, warn, units: str) -> tuple[float, int, np.ndarray]:
-        """Clean `text` like the training text and score it, read as one stream with the state
-        carried: total nats, tokens scored, and the ids read (the first is context only)."""
+        """Clean `text` like the training text and score it, read in `scoring_streams` streams with
+        the state carried: total nats, tokens scored, and the ids read (the first is context only)."""
         ids = self.scoring_ids(text, warn)
         if len(ids) < 2:
             raise LstmlabError(f"the text to evaluate has fewer than 2 {units} after cleaning; give a longer text")
@@ -174,17 +174,34 @@ class LanguageModel:
         return self.evaluate(corpus.load_text(str(path), encoding=encoding))
 
 
+# The most one call may generate, checked before any work (a typo such as 10**12 would
+# otherwise run for days, or fill the memory: generate() holds every symbol until it returns).
+# Ten million symbols take minutes to an hour on a CPU; `lstmlab serve` has its own limits.
+MAX_GENERATE_LENGTH = 10_000_000
+MAX_NUM_SAMPLES = 10_000  # the batch generated together: one state row each
+MAX_GENERATED_SYMBOLS = 100_000_000  # length x samples: a few hundred megabytes held
+
+
 def check_sampling(length, temperature, top_k, top_p, num_samples) -> None:
     if length < 0:
         raise LstmlabError(f"--length must be >= 0, got {length}")
-    if temperature < 0:
-        raise LstmlabError(f"--temperature must be >= 0 (0 means greedy), got {temperature}")
+    if length > MAX_GENERATE_LENGTH:
+        raise LstmlabError(f"--length must be at most {MAX_GENERATE_LENGTH:,} symbols, got {length:,}; "
+                           "generate a long text in parts, each continuing the last through --prompt")
+    if not (temperature >= 0 and math.isfinite(temperature)):
+        raise LstmlabError(f"--temperature must be a finite number >= 0 (0 means greedy), got {temperature}")
     if top_k is not None and top_k < 1:
         raise LstmlabError(f"--top-k must be at least 1, got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
         raise LstmlabError(f"--top-p must be in (0, 1], got {top_p}")
     if num_samples < 1:
         raise LstmlabError(f"--num-samples must be at least 1, got {num_samples}")
+    if num_samples > MAX_NUM_SAMPLES:
+        raise LstmlabError(f"--num-samples must be at most {MAX_NUM_SAMPLES:,}, got {num_samples:,}; "
+                           "run generate again (with another --seed) for more")
+    if length * num_samples > MAX_GENERATED_SYMBOLS:
+        raise LstmlabError(f"--length {length:,} x --num-samples {num_samples:,} is {length * num_samples:,} symbols, "
+                           f"more than {MAX_GENERATED_SYMBOLS:,} at once; ask for fewer or shorter samples")
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,10 @@ def prepare_words(text: str, data_config: DataConfig, out: Path, report: Optiona
     if report:
         report(word_statistics(train_counts, tokenizer, num_tokens, train_tokens, unknown_train, unknown_val,
                                data_config))
-        unseen = unseen_text(val_counts, tokenizer, "the validation text", unknown_train)
+        # Raw text expects rare words to read as <unk> (the "unknown" line says how many); a
+        # pre-tokenized corpus's vocabulary is given, and a type outside it is worth a warning.
+        unseen = data_config.tokenizer == "whitespace" and unseen_text(val_counts, tokenizer, "the validation text",
+                                                                       unknown_train)
         if unseen:
             report(f"warning: {unseen}")
     return PreparedCorpus.open(out)

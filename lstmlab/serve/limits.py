@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from ..config import require
+from ..lm.trained import MAX_NUM_SAMPLES
+
+# The limits are caps, and a huge cap just means "no cap", except where the server holds
+# something the size of the cap for one request: the body, read whole before it is parsed,
+# and the samples, a state row each (the same most as `lstmlab generate --num-samples`).
+LARGEST_ALLOWED = {"max_body_bytes": 1_000_000_000, "max_samples": MAX_NUM_SAMPLES}
 
 
 @dataclass(frozen=True)
@@ -21,4 +27,8 @@ class Limits:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            require(value > 0, f"--{f.name.replace('_', '-')} must be positive, got {value}")
+            flag = "--" + f.name.replace("_", "-")
+            require(value > 0, f"{flag} must be positive, got {value}")
+            if f.name in LARGEST_ALLOWED:
+                largest = LARGEST_ALLOWED[f.name]
+                require(value <= largest, f"{flag} must be at most {largest:,}, got {value:,}; the default is {f.default:,}")

@@ -62,12 +62,14 @@ def test_word_level_small_books_get_their_own_and_the_others_the_word_defaults()
     words = {**WORD_MODEL_DEFAULTS, **WORD_TRAIN_DEFAULTS}
     small = SMALL_BOOK_DEFAULTS["word"]
     chosen, [(why, picked)] = choose_defaults({"max_steps": 10}, "word", 29_597)
-    assert chosen == {**words, **small, "max_steps": 10} and picked == small
+    # The embedding's output is dropped at the dropout's rate (with_word_defaults).
+    assert chosen == {**words, **small, "max_steps": 10, "embed_dropout": small["dropout"]} and picked == small
     assert why.startswith("a small book (29,597 training words, under 100,000")
-    assert choose_defaults({"max_steps": 10}, "word", 250_000) == ({**words, "max_steps": 10}, [])
+    assert choose_defaults({"max_steps": 10}, "word", 250_000) == (
+        {**words, "max_steps": 10, "embed_dropout": words["dropout"]}, [])
     given = {name: value for name, value in small.items()}
     given = {name: (value / 2 if isinstance(value, float) else value) for name, value in given.items()}
-    assert choose_defaults(given, "word", 29_597) == ({**words, **given}, [])
+    assert choose_defaults(given, "word", 29_597) == ({**words, **given, "embed_dropout": given["dropout"]}, [])
 
 
 def test_the_cli_sizes_a_small_book_says_so_and_saves_it(cli, macbeth_slice, tmp_path):

@@ -240,3 +240,33 @@ def test_the_word_tokenizer_stays_the_default_for_raw_text_and_old_word_runs():
     raw = {"source": "book.txt", "level": "word", "encoding": "utf-8", "strip_gutenberg": True, "lowercase": True,
            "collapse_whitespace": False, "min_count": 1, "max_vocab": 20000, "min_freq": 2, "val_fraction": 0.1}
     assert DataConfig(**raw).tokenizer == "word"
+
+
+def test_a_large_word_corpus_gets_the_example_recipe_with_groups_kept_together():
+    chosen, notes = choose_defaults({"minutes": 10}, level="word", train_tokens=2_088_628)
+    assert {k: chosen[k] for k in ("optimizer", "lr", "momentum", "clip_grad_norm", "hidden_sizes", "embed_dim",
+                                   "tie_embeddings", "seq_len", "batch_size")} == {
+        "optimizer": "sgd", "lr": 20.0, "momentum": 0.0, "clip_grad_norm": 0.25, "hidden_sizes": (200, 200),
+        "embed_dim": 200, "tie_embeddings": True, "seq_len": 35, "batch_size": 20}
+    assert chosen["embed_dropout"] == chosen["dropout"] == 0.2
+    assert notes and notes[0][0].startswith("a large word corpus (2,088,628 training tokens")
+    ModelConfig(vocab_size=33_279, **{k: chosen[k] for k in ("hidden_sizes", "embed_dim", "tie_embeddings")})
+    # An optimizer of one's own keeps its own rate: SGD's 20 would wreck Adam.
+    adam, _ = choose_defaults({"optimizer": "adam"}, level="word", train_tokens=2_088_628)
+    assert adam["lr"] < 0.01 and "clip_grad_norm" not in adam
+    # A model of one's own is not tied to a 200-wide embedding it did not ask for.
+    wide, _ = choose_defaults({"hidden_sizes": (650, 650)}, level="word", train_tokens=2_088_628)
+    assert "tie_embeddings" not in wide and wide["optimizer"] == "sgd"
+    # A book keeps the word defaults.
+    book, _ = choose_defaults({}, level="word", train_tokens=226_732)
+    assert "optimizer" not in book and "tie_embeddings" not in book
+
+
+def test_classify_reads_pre_tokenized_texts_verbatim_too():
+    from lstmlab.classify.config import LabelledDataConfig
+    from lstmlab.tokenizers import TOKENIZERS
+
+    config = LabelledDataConfig(tokenizer="whitespace")
+    assert not config.lowercase  # tokens as written: a lowercasing default would not apply
+    tokenizer = TOKENIZERS[config.tokenizer].build(["A fine film .\nI liked it ."], lowercase=config.lowercase)
+    assert tokenizer.tokenize("A fine film .\nI liked it .") == ["A", "fine", "film", ".", EOS, "I", "liked", "it", "."]
