@@ -325,11 +325,6 @@ class WordLanguageModel(LanguageModel):
         reads the first token and scores the rest: one token fewer (82,429 of PTB test's
         82,430), a difference far below the figures' last digit."""
         nll, count, ids = self._score(text, warn, "words")
-        if self.pretokenized:
-            counts = Counter(self.tokenize(as_lines(self.normalize(text))))
-            unseen = unseen_text(counts, self.tokenizer, "the text", self.unknown_in_training())
-            if unseen:
-                (warn or warn_on_stderr)(unseen)
         return WordScore(nll / count, count, float(np.mean(ids[1:] == UNK_ID)))
 
     def unknown_in_training(self) -> Optional[int]:
@@ -348,8 +343,12 @@ class WordLanguageModel(LanguageModel):
     def scoring_ids(self, text: str, warn) -> np.ndarray:
         if not self.pretokenized:
             return super().scoring_ids(text, warn)
-        ids = self.encode(as_lines(self.normalize(text)), warn)
-        return np.concatenate([[self.tokenizer.lookup([EOS])[0]], ids])
+        tokens = self.tokenize(as_lines(self.normalize(text)))
+        # One summary of the types outside the vocabulary, not a list of every unknown word.
+        unseen = unseen_text(Counter(tokens), self.tokenizer, "the text", self.unknown_in_training())
+        if unseen:
+            (warn or warn_on_stderr)(unseen)
+        return self.tokenizer.lookup([EOS, *tokens])
 
 
 def load(run_dir: PathLike, device: Optional[str] = "auto") -> LanguageModel:
