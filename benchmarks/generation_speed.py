@@ -12,6 +12,28 @@ backend, as in seed_recipe.py.
 CPU instead (lstmlab/lm/generation.py): NumPy on copies of the weights, and the
 model's own PyTorch layers, at each --batches size; their crossing point sets
 generation.NUMPY_MAX_BATCH_ON_CPU.
+
+--baseline REF times generation before and after a change in one invocation
+(issue 23: generation speed must not drop). REF is checked out with
+`git worktree add --detach` in a temporary folder (removed at the end); one
+child process per tree (REF's and this working tree, uncommitted changes
+included) imports that tree's lstmlab (PYTHONPATH, cwd outside the repository;
+each child checks lstmlab.__file__) and runs this file's same timing code.
+Every cell kind each tree offers (lstmlab.config.CELLS), a --sizes model
+(default 2x512; untrained, seeded), --batches streams (default 1 and 32), the
+stepper generate() picks by itself: characters/s = streams x characters /
+seconds of the steps after an untimed warm-up (prompt read and stepper set-up
+included in the warm-up, not in the timing). The two trees take turns on every
+(size, cell, batch) cell of the table, --repeats times (default 3; the order
+flips each repeat) and the median counts, so the machine's drift hits both
+alike; the children start once, so their start-up is never timed.
+
+    flock /tmp/lstmlab-bench.lock .venv/bin/python benchmarks/generation_speed.py \
+        --baseline 1558dc7 --out bench-results/generation-ab.json
+
+prints cell, batch, baseline chars/s, current chars/s and current/baseline,
+and writes both commits, the machine and every raw timing to --out.
+--chars (characters per timing, all streams together) shrinks a trial run.
 """
 
 from __future__ import annotations
@@ -21,22 +43,37 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "torch")  # must be set before keras is imported
 
 import argparse
+import json
+import math
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+import traceback
+from pathlib import Path
 
 import numpy as np
 
-from common import MAXLEN, machine_info, markdown_table, set_threads, write_json
+from common import MAXLEN, REPO, machine_info, markdown_table, set_threads, write_json
 
 SIZES = {"1x128": (128,), "2x512": (512, 512)}
 KERAS_VOCAB = 65  # seed 000: 64 characters + 1
 LSTMLAB_VOCAB = 66  # Crime and Punishment cleaned: 65 characters + lstmlab's unknown symbol
 # From the dev guide: the seeds' 1x128 loop measured on this machine.
 REFERENCE_CPS = 110.0
+# --baseline's defaults: the shapes, stream counts and characters per timing (all streams together).
+AB_SIZES = ("2x512",)
+AB_BATCHES = (1, 32)
+AB_CHARS = 20000
+AB_TAG = "@@generation_speed "  # marks the child's answer lines on its stdout
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES), help="model shapes (default: both)")
+    p.add_argument("--sizes", nargs="+", choices=list(SIZES),
+                   help="model shapes (default: both; 2x512 for --baseline)")
     p.add_argument("--keras-chars", type=int, default=200, help="characters timed per Keras loop (default 200)")
     p.add_argument("--lstmlab-chars", type=int, default=5000, help="characters timed for lstmlab (default 5000)")
     p.add_argument("--warmup", type=int, default=5, help="untimed characters before each timing (default 5)")
@@ -49,14 +86,30 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--compare-steppers", action="store_true",
                    help="time lstmlab's NumPy and PyTorch generation steps against each other (no Keras)")
     p.add_argument("--cell", default="lstm", help="the model's cell, for --compare-steppers (default lstm)")
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64],
-                   help="streams generated together, for --compare-steppers (default 1 8 64)")
+    p.add_argument("--batches", type=int, nargs="+",
+                   help="streams generated together, for --compare-steppers (default 1 8 64) and --baseline (default 1 32)")
     p.add_argument("--stepper-steps", type=int, default=300,
                    help="steps timed per stepper and batch size, for --compare-steppers (default 300)")
     p.add_argument("--repeats", type=int, default=3,
-                   help="timings per stepper and batch size, for --compare-steppers; the fastest counts (default 3)")
-    p.add_argument("--out", required=True, help="JSON result file")
-    return p.parse_args()
+                   help="timings per stepper and batch size, for --compare-steppers, the fastest counts; "
+                        "per tree and table cell, for --baseline, the median counts (default 3)")
+    p.add_argument("--baseline", metavar="REF",
+                   help="time generation of every cell kind in a git worktree of REF and in this working tree, "
+                        "taking turns (no Keras)")
+    p.add_argument("--chars", type=int, default=AB_CHARS,
+                   help=f"characters per timing for --baseline, all streams together (default {AB_CHARS:,})")
+    p.add_argument("--child", metavar="TREE", help=argparse.SUPPRESS)  # internal: --baseline's timing process
+    p.add_argument("--out", help="JSON result file (required)")
+    args = p.parse_args()
+    if args.out is None and args.child is None:
+        p.error("the following arguments are required: --out")
+    if args.sizes is None:
+        args.sizes = list(AB_SIZES if args.baseline else SIZES)
+    if args.batches is None:
+        args.batches = list(AB_BATCHES if args.baseline else (1, 8, 64))
+    if args.baseline and (args.warmup < 1 or args.chars < 1 or args.repeats < 1):
+        p.error("--baseline needs --warmup, --chars and --repeats of 1 or more")
+    return args
 
 
 def next_sample(preds: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
@@ -168,9 +221,212 @@ def compare_steppers(args) -> None:
     print(f"wrote {args.out}")
 
 
+# --- --baseline: the same timing code in a worktree of REF and in this tree -------------------------------
+
+
+def ab_child(args) -> None:
+    """Timing process for one tree: answers JSON requests from stdin, one line each, on stdout."""
+    tree = Path(args.child).resolve()
+    import lstmlab
+
+    where = Path(lstmlab.__file__).resolve()
+    if tree not in where.parents:
+        sys.exit(f"generation_speed child: imported lstmlab from {where}, not from the tree {tree}; "
+                 f"sys.path = {sys.path}")
+    import torch
+
+    from lstmlab.config import CELLS
+    from lstmlab.lm.config import ModelConfig
+    from lstmlab.lm.model import RecurrentLM
+
+    try:  # which stepper generate() picks; informative only, so a renamed helper costs nothing
+        from lstmlab.lm.generation import numpy_steps_faster
+    except ImportError:
+        numpy_steps_faster = None
+
+    def answer(obj: dict) -> None:
+        print(AB_TAG + json.dumps(obj), flush=True)
+
+    answer({"lstmlab_file": str(where), "cells": list(CELLS), "torch_threads": torch.get_num_threads(),
+            "numpy": np.__version__, "torch": torch.__version__})
+    models = {}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        try:
+            key = (req["cell"], req["size"])
+            if key not in models:
+                torch.manual_seed(args.seed)
+                models[key] = RecurrentLM(ModelConfig(vocab_size=LSTMLAB_VOCAB, cell=req["cell"],
+                                                      hidden_sizes=SIZES[req["size"]], embed_dim=64)).eval()
+            model, batch, steps, warmup = models[key], req["batch"], req["steps"], req["warmup"]
+            prompt = torch.randint(1, LSTMLAB_VOCAB, (batch, MAXLEN),
+                                   generator=torch.Generator().manual_seed(args.seed + batch))
+            # Through the public method only, so this times whatever generate() is in this tree.
+            stream = model.generate(prompt, length=warmup + steps, temperature=args.temperature, seed=args.seed)
+            for _ in range(warmup):  # the prompt is read and the stepper set up before the first of these
+                next(stream)
+            n = 0
+            t = time.perf_counter()
+            for _ in stream:
+                n += 1
+            elapsed = time.perf_counter() - t
+            if n != steps:
+                raise RuntimeError(f"generate() yielded {n} steps after the warm-up, not {steps}")
+            stepper = None
+            if numpy_steps_faster is not None:
+                try:
+                    stepper = "numpy" if numpy_steps_faster(model.device, batch) else "torch"
+                except Exception:  # noqa: BLE001 - informative only
+                    pass
+            answer({"seconds": elapsed, "chars_per_s": steps * batch / elapsed, "stepper": stepper})
+        except Exception:  # noqa: BLE001 - reported to the parent, which stops
+            answer({"error": traceback.format_exc()})
+
+
+class AbChild:
+    """One tree's timing process, started once and kept for every timing."""
+
+    def __init__(self, name: str, tree: Path, cwd: Path, args):
+        self.name, self.tree = name, tree
+        env = dict(os.environ, PYTHONPATH=str(tree))
+        cmd = [sys.executable, "-u", str(Path(__file__).resolve()), "--child", str(tree),
+               "--seed", str(args.seed), "--temperature", repr(args.temperature)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        self.info = self.read()
+
+    def read(self) -> dict:
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                code = self.proc.wait()
+                raise SystemExit(f"{self.name} child ({self.tree}) exited with status {code} before answering")
+            if line.startswith(AB_TAG):
+                reply = json.loads(line[len(AB_TAG):])
+                if "error" in reply:
+                    raise SystemExit(f"{self.name} child ({self.tree}) failed:\n{reply['error']}")
+                return reply
+            sys.stderr.write(f"[{self.name}] {line}")  # anything else the tree prints
+
+    def time(self, **request) -> dict:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        return self.read()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+def git(*argv: str) -> str:
+    out = subprocess.run(["git", "-C", str(REPO), *argv], check=True, capture_output=True, text=True).stdout
+    return out.rstrip("\n")  # not strip(): a porcelain status line may start with a space
+
+
+def compare_with_baseline(args) -> None:
+    try:
+        base_commit = git("rev-parse", "--short", f"{args.baseline}^{{commit}}")
+    except subprocess.CalledProcessError as e:
+        sys.exit(f"--baseline {args.baseline}: not a commit here ({e.stderr.strip()})")
+    head_commit = git("rev-parse", "--short", "HEAD")
+    uncommitted = git("status", "--porcelain", "--", "lstmlab").splitlines()
+    tmp = Path(tempfile.mkdtemp(prefix="lstmlab-generation-ab-"))
+    tree, cwd = tmp / "tree", tmp / "cwd"
+    cwd.mkdir()
+    children: dict[str, AbChild] = {}
+    added = False
+    raw = []
+    try:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), base_commit],
+                       check=True, capture_output=True, text=True)
+        added = True
+        for name, path in (("baseline", tree), ("current", REPO)):
+            children[name] = AbChild(name, path, cwd, args)
+        base_cells, cur_cells = children["baseline"].info["cells"], children["current"].info["cells"]
+        cells = base_cells + [c for c in cur_cells if c not in base_cells]
+        offers = {"baseline": set(base_cells), "current": set(cur_cells)}
+        order = ("baseline", "current")
+        t0 = time.perf_counter()
+        for size in args.sizes:
+            for cell in cells:
+                for batch in args.batches:
+                    steps = max(1, math.ceil(args.chars / batch))
+                    for repeat in range(args.repeats):
+                        for name in order if repeat % 2 == 0 else order[::-1]:  # who goes first flips
+                            if cell not in offers[name]:
+                                continue
+                            reply = children[name].time(cell=cell, size=size, batch=batch, steps=steps,
+                                                        warmup=args.warmup)
+                            raw.append({"tree": name, "size": size, "cell": cell, "batch": batch, "repeat": repeat,
+                                        "steps": steps, **reply})
+                    done = [r for r in raw if (r["size"], r["cell"], r["batch"]) == (size, cell, batch)]
+                    print(f"  {size} {cell} batch {batch}: " + ", ".join(
+                        f"{r['tree']} {r['chars_per_s']:,.0f}" for r in done) + f"  ({time.perf_counter() - t0:.0f} s)",
+                        file=sys.stderr, flush=True)
+    finally:
+        for child in children.values():
+            child.close()
+        if added:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                           capture_output=True, text=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    rows, summary, ratios = [], [], []
+    for size in args.sizes:
+        for cell in cells:
+            for batch in args.batches:
+                entry = {"size": size, "cell": cell, "batch": batch}
+                for name in order:
+                    cps = [r["chars_per_s"] for r in raw
+                           if (r["tree"], r["size"], r["cell"], r["batch"]) == (name, size, cell, batch)]
+                    entry[f"{name}_chars_per_s"] = statistics.median(cps) if cps else None
+                    entry[f"{name}_stepper"] = next((r["stepper"] for r in raw if (r["tree"], r["size"], r["cell"],
+                                                     r["batch"]) == (name, size, cell, batch)), None)
+                b, c = entry["baseline_chars_per_s"], entry["current_chars_per_s"]
+                entry["ratio"] = c / b if b and c else None
+                if entry["ratio"]:
+                    ratios.append(entry["ratio"])
+                summary.append(entry)
+                rows.append([cell if len(args.sizes) == 1 else f"{cell} {size}", batch,
+                             f"{b:,.0f}" if b else "-", f"{c:,.0f}" if c else "-",
+                             f"{entry['ratio']:.3f}" if entry["ratio"] else "-"])
+    geomean = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
+    table = markdown_table(["cell", "batch", f"baseline {base_commit} chars/s",
+                            f"current {head_commit}{'+changes' if uncommitted else ''} chars/s",
+                            "current / baseline"], rows)
+    write_json(args.out, {
+        "benchmark": "generation_speed_ab", "machine": machine_info(),
+        "baseline": {"ref": args.baseline, "commit": base_commit, **children["baseline"].info},
+        "current": {"commit": head_commit, "uncommitted_lstmlab_files": uncommitted, **children["current"].info},
+        "sizes": args.sizes, "batches": args.batches, "chars_per_timing": args.chars, "warmup": args.warmup,
+        "repeats": args.repeats, "temperature": args.temperature, "seed": args.seed,
+        "statistic": "median of repeats", "geometric_mean_ratio": geomean,
+        "results": summary, "raw": raw, "table_markdown": table,
+    })
+    print(table)
+    if geomean is not None:
+        print(f"geometric mean of current / baseline: {geomean:.3f}")
+    print(f"wrote {args.out}")
+
+
 def main() -> None:
     args = parse_args()
     set_threads(args.threads)
+    if args.child is not None:
+        ab_child(args)
+        return
+    if args.baseline:
+        compare_with_baseline(args)
+        return
     if args.compare_steppers:
         compare_steppers(args)
         return

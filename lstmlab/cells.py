@@ -1,100 +1,81 @@
-"""The recurrent layers, one class per cell type, each able to show its gates.
+"""The recurrent layers, one class per cell kind, and the one place that declares each kind.
 
 Every layer takes x (B, T, I) batch-first and a state tuple per layer, (h, c)
-for the LSTM kinds and (h,) for GRU and RNN, each (1, B, H) as in nn.LSTM, and
-returns (outputs (B, T, H), new state).
+for the kinds with a cell state and (h,) otherwise, each (1, B, H) as in nn.LSTM,
+and returns (outputs (B, T, H), new state).
 
     lstm            nn.LSTM (oneDNN's fused kernel on a CPU, cuDNN's on a GPU), gate order i, f, g, o
     gru             nn.GRU, gate order r, z, n
     rnn             nn.RNN (Elman), h_t = tanh(x_t W + h_{t-1} U + b)
-    peephole        LSTM whose gates also read the cell state (Gers et al. 2002):
-                      i_t = σ(W_i x_t + U_i h_{t-1} + p_i ⊙ c_{t-1} + b_i)
-                      f_t = σ(W_f x_t + U_f h_{t-1} + p_f ⊙ c_{t-1} + b_f)
-                      g_t = tanh(W_g x_t + U_g h_{t-1} + b_g)
-                      c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-                      o_t = σ(W_o x_t + U_o h_{t-1} + p_o ⊙ c_t + b_o)
-                      h_t = o_t ⊙ tanh(c_t)
-    layernorm-lstm  LSTM with layer normalisation (Ba, Kiros & Hinton 2016):
-                      z_t = LN(W x_t) + LN(U h_{t-1}) + b,  split into i, f, g, o
-                      c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-                      h_t = o_t ⊙ tanh(LN(c_t))
+    peephole        LSTM whose gates also read the cell state (Gers et al. 2002)
+    layernorm-lstm  LSTM with layer normalisation (Ba, Kiros & Hinton 2016)
 
-`layer.trace(x, state)` runs the layer and also returns every step's gate
-values, {name: (B, T, H)}; the inspect page and the notebook API show these.
-For the built-in cells the trace recomputes the steps from the layer's own
-weights (nn.LSTM does not expose its gates), and tests check that its hidden
-states equal the fused kernel's. The two extra cells have one forward step
-(`pointwise`) that both training and tracing run; their backward step is
-written by hand and tested against autograd through that forward step.
-lstmlab.reference has the same equations in NumPy with backpropagation.
+The equations of each kind are written twice, and only twice: here in PyTorch (the layer's
+`pointwise` step, and its hand-written `pointwise_backward`), and in NumPy in
+`lstmlab/reference/<cell>.py`, which the tests hold these layers to in float64 and which the
+NumPy generation stepper (lm/generation.py) runs in float32.
 
-Recurrent dropout (Keras' `recurrent_dropout`, Gal & Ghahramani 2016): with
-`recurrent_dropout` p > 0 and the layer in training mode, one mask per
-sequence (per row and unit, 0 or 1/(1-p), the same at every step of a forward
-call) multiplies h_{t-1} where it enters the recurrent product
-(m ⊙ h_{t-1}) U^T, one mask shared by all gates as in Keras 3's cells. The
-path of h_{t-1} that does not go through U (the GRU's z ⊙ h_{t-1}) keeps the
-whole state. Every cell then runs the stepped loop of `_Recurrence`: the
-fused kernels of nn.LSTM/GRU/RNN have no place for a mask. In eval mode the
-mask is off and the built-ins run their fused kernel as before.
+A layer class also declares what the rest of the package asks of its kind, so that no other
+module names a cell kind (tests/test_layout.py checks):
+    kind, title              the name in configs and flags; the name in summaries
+    help                     a line for `--cell`'s help
+    reference                its NumPy twin (lstmlab.reference)
+    signals                  what trace() returns, in display order, with a short name, a
+                             colour scale and a sentence for the inspect page
+    reference_parameters     its weights in the reference's fused layout, and back
+    keras_class, ...         how a Keras layer of this kind is imported (None: not importable)
+    keras_count_excludes     parameters Keras' count leaves out (PyTorch's second bias)
+    normalises_input         whether a single input number would be normalised away
+`register_cell` adds a class to CELLS, the registry every config, flag and loader reads.
+
+`layer.trace(x, state)` runs the layer and also returns every step's gate values, {name:
+(B, T, H)}; the inspect page and the notebook API show these. For the built-in cells the trace
+recomputes the steps from the layer's own weights (nn.LSTM does not expose its gates), and tests
+check that its hidden states equal the fused kernel's.
+
+Recurrent dropout (Keras' `recurrent_dropout`, Gal & Ghahramani 2016): with `recurrent_dropout`
+p > 0 and the layer in training mode, one mask per sequence (per row and unit, 0 or 1/(1-p), the
+same at every step of a forward call) multiplies h_{t-1} where it enters the recurrent product
+(m ⊙ h_{t-1}) U^T, one mask shared by all gates as in Keras 3's cells. The path of h_{t-1} that
+does not go through U (the GRU's z ⊙ h_{t-1}) keeps the whole state. Every cell then runs the
+stepped loop of `recurrence.Recurrence`: the fused kernels of nn.LSTM/GRU/RNN have no place for
+a mask. In eval mode the mask is off and the built-ins run their fused kernel as before.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Mapping, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-LayerState = tuple[torch.Tensor, ...]
-Gates = dict[str, torch.Tensor]
+from . import reference
+from .cell_base import (CELLS, CellLayer, Signal, cell_class, cells_help, layer_from_reference, make_layer, reference_of,
+                        register_cell)
+from .recurrence import Gates, LayerState, Recurrence, dropout_mask, initial_state, recurrent_mask
 
-# What trace() returns per cell, in display order. "cell" is the cell state c_t.
-GATE_NAMES = {
-    "lstm": ("forget", "input", "candidate", "output", "cell", "hidden"),
-    "peephole": ("forget", "input", "candidate", "output", "cell", "hidden"),
-    "layernorm-lstm": ("forget", "input", "candidate", "output", "cell", "hidden"),
-    "gru": ("reset", "update", "candidate", "hidden"),
-    "rnn": ("hidden",),
-}
-LSTM_KINDS = ("lstm", "peephole", "layernorm-lstm")
+__all__ = ["CELLS", "DEFAULT_CELL", "Gates", "LayerState", "Signal", "cell_class", "cells_help", "dropout_mask",
+           "layer_from_reference", "make_layer", "reference_of", "register_cell"]
+
+DEFAULT_CELL = "lstm"
 
 
-def _initial(x: torch.Tensor, state: Optional[LayerState], hidden: int, parts: int, dtype: torch.dtype) -> list[torch.Tensor]:
-    """The state as (B, H) tensors of the weights' dtype, zeros when none is given."""
-    if state is None:
-        return [x.new_zeros(x.shape[0], hidden, dtype=dtype) for _ in range(parts)]
-    return [s[0].to(dtype) for s in state]
+_LSTM_SIGNALS = (
+    Signal("forget", "f", "sigmoid", "how much of the old cell state is kept: 1 keeps all of the memory, 0 wipes it."),
+    Signal("input", "i", "sigmoid", "how much of the candidate is written into the cell at this character."),
+    Signal("candidate", "g", "tanh", "the new content proposed for the cell at this character."),
+    Signal("output", "o", "sigmoid", "how much of the cell the unit shows to the rest of the network."),
+    Signal("cell", "c", "cell", "the unit's memory, c = f·c<sub>prev</sub> + i·g. It is not squashed, so it can grow "
+           "past ±1 and carry something (an open quote, say) across many characters."),
+    Signal("hidden", "h", "tanh", "what the unit outputs, h = o·tanh(c): the next layer and the next-character "
+           "prediction read this."),
+)
 
 
-def dropout_mask(rows: int, width: int, p: float, device: torch.device,
-                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """A (rows, width) mask of 0 (probability p) and 1/(1-p), for a whole sequence.
-
-    Drawn from torch's CPU generator whatever the device: that is the random
-    state a checkpoint saves (checkpoint.save_last), so a resumed run draws the
-    masks an uninterrupted one would, and a seed gives the same masks on a GPU."""
-    keep = 1.0 - p
-    return torch.empty(rows, width, dtype=dtype).bernoulli_(keep).div_(keep).to(device)
-
-
-def _recurrent_mask(layer: nn.Module, x: torch.Tensor, dtype: torch.dtype) -> Optional[torch.Tensor]:
-    """The layer's recurrent-dropout mask (B, H) for this forward call; None in eval mode or at p = 0."""
-    if not (layer.training and layer.recurrent_dropout > 0):
-        return None
-    return dropout_mask(x.shape[0], layer.hidden_size, layer.recurrent_dropout, x.device, dtype)
-
-
-def _stack(steps: list[dict[str, torch.Tensor]], names: tuple[str, ...]) -> Gates:
-    return {name: torch.stack([s[name] for s in steps], dim=1) for name in names}
-
-
-def _lstm_update(z: torch.Tensor, c: torch.Tensor, hidden: int):
-    """Pre-activations z (B, 4H) in order i, f, g, o -> the gates and the new cell state."""
-    i, f, g, o = z.split(hidden, dim=1)
-    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-    return i, f, g, o, f * c + i * g
+def _replace_meaning(signals: tuple[Signal, ...], name: str, meaning: str) -> tuple[Signal, ...]:
+    return tuple(Signal(s.name, s.short, s.scale, meaning) if s.name == name else s for s in signals)
 
 
 def open_forget_gate(bias: torch.Tensor, hidden: int) -> None:
@@ -105,13 +86,79 @@ def open_forget_gate(bias: torch.Tensor, hidden: int) -> None:
         bias[hidden : 2 * hidden].fill_(1.0)
 
 
-class LSTM(nn.LSTM):
-    """nn.LSTM; with recurrent dropout in training, the same weights run by `_Recurrence`.
+def _d_sigmoid(s: torch.Tensor) -> torch.Tensor:
+    return s * (1 - s)
 
-    `pointwise` (and `pointwise_backward`) are the step of that loop, which trace() runs too."""
 
+def _lstm_update(z: torch.Tensor, c: torch.Tensor, hidden: int):
+    """Pre-activations z (B, 4H) in order i, f, g, o -> the gates and the new cell state."""
+    i, f, g, o = z.split(hidden, dim=1)
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    return i, f, g, o, f * c + i * g
+
+
+class _BuiltIn(CellLayer):
+    """nn.LSTM, nn.GRU or nn.RNN; with recurrent dropout in training, the same weights run by
+    `Recurrence`, whose step is the class's `pointwise` (which trace() runs too). Without a
+    cell state, the loop's "cell" slot carries h_{t-1} itself, unmasked."""
+
+    def recurrent_weight(self) -> torch.Tensor:
+        return self.weight_hh_l0
+
+    def input_bias(self) -> torch.Tensor:
+        return self.bias_ih_l0 + self.bias_hh_l0
+
+    def project_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight_ih_l0, self.input_bias()).to(self.weight_hh_l0.dtype)
+
+    def pointwise_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def forward(self, x: torch.Tensor, hx=None):
+        state_dtype = self.weight_hh_l0.dtype
+        mask = recurrent_mask(self, x, state_dtype)
+        if mask is None:
+            return super().forward(x, hx)
+        given = None if hx is None else (hx if self.has_cell_state() else (hx,))
+        parts = initial_state(x, given, self.hidden_size, 2 if self.has_cell_state() else 1, state_dtype)
+        out, h, c = Recurrence.apply(self, self.project_inputs(x), self.weight_hh_l0, mask, parts[0], parts[-1],
+                                     *self.pointwise_parameters())
+        return out, ((h[None], c[None]) if self.has_cell_state() else h[None])
+
+    # nn.LSTM/GRU/RNN's parameters: weight_ih_l0 (G·H, I), weight_hh_l0 (G·H, H), bias_ih_l0 and
+    # bias_hh_l0 (G·H,), which act only as their sum except where a class says otherwise.
+    @classmethod
+    def reference_parameters(cls, tensors):
+        bias = np.asarray(tensors["bias_ih_l0"]) + np.asarray(tensors["bias_hh_l0"])
+        return {"W": np.asarray(tensors["weight_ih_l0"]).T.copy(), "U": np.asarray(tensors["weight_hh_l0"]).T.copy(),
+                "b": bias}
+
+    @classmethod
+    def torch_parameters(cls, params, gradient=False):
+        return {"weight_ih_l0": params["W"].T.copy(), "weight_hh_l0": params["U"].T.copy(),
+                "bias_ih_l0": params["b"].copy(),
+                "bias_hh_l0": params["b"].copy() if gradient else np.zeros_like(params["b"])}
+
+
+def _keras_gated_problem(config: Mapping[str, Any]) -> Optional[str]:
+    activation = config.get("recurrent_activation", "sigmoid")
+    if isinstance(activation, dict):  # Keras 3 may save {"class_name": ..., "config": ...}
+        activation = activation.get("config") if isinstance(activation.get("config"), str) else activation.get("class_name")
+    if activation != "sigmoid":
+        return (f"uses recurrent_activation {activation!r}; lstmlab's gates use sigmoid "
+                "(old Keras defaulted to hard_sigmoid: retrain with recurrent_activation='sigmoid')")
+    return None
+
+
+@register_cell
+class LSTM(_BuiltIn, nn.LSTM):
     kind = "lstm"
-    inputs_add_to_recurrent = True
+    title = "LSTM"
+    help = "long short-term memory (Hochreiter & Schmidhuber 1997, with a forget gate)"
+    reference = reference.LSTM
+    signals = _LSTM_SIGNALS
+    keras_class = "LSTM"
+    keras_count_excludes = ("bias_hh_l0",)
 
     def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
         super().__init__(input_size, hidden_size, batch_first=True)
@@ -119,19 +166,6 @@ class LSTM(nn.LSTM):
         open_forget_gate(self.bias_ih_l0, hidden_size)
         with torch.no_grad():
             self.bias_hh_l0[hidden_size : 2 * hidden_size].zero_()
-
-    def forward(self, x: torch.Tensor, hx: Optional[LayerState] = None):
-        state_dtype = self.weight_hh_l0.dtype
-        mask = _recurrent_mask(self, x, state_dtype)
-        if mask is None:
-            return super().forward(x, hx)
-        h0, c0 = _initial(x, hx, self.hidden_size, 2, state_dtype)
-        x_proj = F.linear(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0).to(state_dtype)
-        out, h, c = _Recurrence.apply(self, x_proj, self.weight_hh_l0, mask, h0, c0)
-        return out, (h[None], c[None])
-
-    def pointwise_parameters(self) -> list[nn.Parameter]:
-        return []
 
     def pointwise(self, x_proj, recurrent, c):
         i, f, g, o, c = _lstm_update(x_proj + recurrent, c, self.hidden_size)
@@ -149,40 +183,40 @@ class LSTM(nn.LSTM):
         dz = torch.cat([dz_i, dz_f, dz_g, dz_o], dim=1)
         return dz, dz, dc * f, []
 
-    def trace(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState, Gates]:
-        h, c = _initial(x, state, self.hidden_size, 2, self.weight_hh_l0.dtype)
-        x_proj = F.linear(x.to(h.dtype), self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)
-        steps = []
-        for t in range(x.shape[1]):
-            h, c, gates = self.pointwise(x_proj[:, t], h @ self.weight_hh_l0.T, c)
-            steps.append(gates)
-        gates = _stack(steps, GATE_NAMES[self.kind])
-        return gates["hidden"], (h[None], c[None]), gates
+    keras_problem = staticmethod(_keras_gated_problem)
+
+    @classmethod
+    def keras_tensors(cls, kernel, recurrent, bias):
+        # Keras' i, f, c, o is PyTorch's i, f, g, o. One Keras bias; PyTorch adds two.
+        return {"weight_ih_l0": kernel.T, "weight_hh_l0": recurrent.T, "bias_ih_l0": bias,
+                "bias_hh_l0": np.zeros_like(bias)}
 
 
-class GRU(nn.GRU):
-    """nn.GRU; with recurrent dropout in training, the same weights run by `_Recurrence`.
-
-    A GRU has no cell state: in that loop the "cell" slot carries h_{t-1} itself,
-    unmasked, for the update gate's z ⊙ h_{t-1}, which does not go through U."""
+@register_cell
+class GRU(_BuiltIn, nn.GRU):
+    """The reset gate scales the recurrent part of the candidate only (PyTorch's and Keras 3's
+    form), so the recurrent product keeps its own bias."""
 
     kind = "gru"
-    # The reset gate scales the recurrent part of the candidate only.
+    title = "GRU"
+    help = "gated recurrent unit (Cho et al. 2014), PyTorch's form"
+    reference = reference.GRU
+    signals = (
+        Signal("reset", "r", "sigmoid", "how much of the previous hidden state the candidate may look at: 0 starts afresh."),
+        Signal("update", "z", "sigmoid", "how much of the previous hidden state is kept, h = (1 − z)·n + "
+               "z·h<sub>prev</sub>: 1 keeps the old value, 0 takes the candidate."),
+        Signal("candidate", "n", "tanh", "the new value proposed from this character and the (reset) previous state."),
+        Signal("hidden", "h", "tanh", "the unit's state and output: the next layer and the prediction read this."),
+    )
     inputs_add_to_recurrent = False
+    keras_class = "GRU"
 
     def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
         super().__init__(input_size, hidden_size, batch_first=True)
         self.recurrent_dropout = recurrent_dropout
 
-    def forward(self, x: torch.Tensor, hx: Optional[torch.Tensor] = None):
-        state_dtype = self.weight_hh_l0.dtype
-        mask = _recurrent_mask(self, x, state_dtype)
-        if mask is None:
-            return super().forward(x, hx)
-        (h0,) = _initial(x, None if hx is None else (hx,), self.hidden_size, 1, state_dtype)
-        x_proj = F.linear(x, self.weight_ih_l0, self.bias_ih_l0).to(state_dtype)
-        out, h, _ = _Recurrence.apply(self, x_proj, self.weight_hh_l0, mask, h0, h0, self.bias_hh_l0)
-        return out, h[None]
+    def input_bias(self):
+        return self.bias_ih_l0
 
     def pointwise_parameters(self) -> list[nn.Parameter]:
         return [self.bias_hh_l0]
@@ -192,7 +226,6 @@ class GRU(nn.GRU):
         gh = recurrent + self.bias_hh_l0
         r = torch.sigmoid(x_proj[:, :H] + gh[:, :H])
         z = torch.sigmoid(x_proj[:, H : 2 * H] + gh[:, H : 2 * H])
-        # The reset gate scales the recurrent part only (PyTorch's and Keras 3's form).
         n = torch.tanh(x_proj[:, 2 * H :] + r * gh[:, 2 * H :])
         h = (1 - z) * n + z * h_prev
         return h, h, dict(reset=r, update=z, candidate=n, hidden=h, recurrent_candidate=gh[:, 2 * H :])
@@ -206,40 +239,50 @@ class GRU(nn.GRU):
         d_recurrent = torch.cat([dz_r, dz_z, dz_n * r], dim=1)
         return torch.cat([dz_r, dz_z, dz_n], dim=1), d_recurrent, dh * z, [d_recurrent.sum(0)]
 
-    def trace(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState, Gates]:
-        (h,) = _initial(x, state, self.hidden_size, 1, self.weight_hh_l0.dtype)
-        x_proj = F.linear(x.to(h.dtype), self.weight_ih_l0, self.bias_ih_l0)
-        steps = []
-        for t in range(x.shape[1]):
-            h, _, gates = self.pointwise(x_proj[:, t], h @ self.weight_hh_l0.T, h)
-            steps.append(gates)
-        gates = _stack(steps, GATE_NAMES[self.kind])
-        return gates["hidden"], (h[None],), gates
+    @classmethod
+    def reference_parameters(cls, tensors):
+        return {"W": np.asarray(tensors["weight_ih_l0"]).T.copy(), "U": np.asarray(tensors["weight_hh_l0"]).T.copy(),
+                "b": np.asarray(tensors["bias_ih_l0"]).copy(), "b_h": np.asarray(tensors["bias_hh_l0"]).copy()}
+
+    @classmethod
+    def torch_parameters(cls, params, gradient=False):
+        return {"weight_ih_l0": params["W"].T.copy(), "weight_hh_l0": params["U"].T.copy(),
+                "bias_ih_l0": params["b"].copy(), "bias_hh_l0": params["b_h"].copy()}
+
+    @classmethod
+    def keras_problem(cls, config):
+        if not config.get("reset_after", True):
+            return ("has reset_after=False, a GRU variant PyTorch does not implement; retrain with reset_after=True "
+                    "(the Keras default)")
+        return _keras_gated_problem(config)
+
+    @classmethod
+    def keras_bias_shape(cls, units):
+        return (2, 3 * units)  # reset_after: the input's bias and the recurrent product's
+
+    @classmethod
+    def keras_tensors(cls, kernel, recurrent, bias):
+        # Keras orders the gates z, r, h; PyTorch r, z, n.
+        units = recurrent.shape[0]
+        order = np.concatenate([np.arange(units, 2 * units), np.arange(units), np.arange(2 * units, 3 * units)])
+        kernel, recurrent, bias = kernel[:, order], recurrent[:, order], bias[:, order]
+        return {"weight_ih_l0": kernel.T, "weight_hh_l0": recurrent.T, "bias_ih_l0": bias[0], "bias_hh_l0": bias[1]}
 
 
-class RNN(nn.RNN):
-    """nn.RNN; with recurrent dropout in training, the same weights run by `_Recurrence`
-    (its "cell" slot carries h_{t-1}, which the step does not read)."""
-
+@register_cell
+class RNN(_BuiltIn, nn.RNN):
     kind = "rnn"
-    inputs_add_to_recurrent = True
+    title = "SimpleRNN"
+    help = "Elman's simple recurrent network, h = tanh(W·x + U·h + b)"
+    reference = reference.ElmanRNN
+    signals = (Signal("hidden", "h", "tanh", "a plain recurrent unit, h = tanh(W·x + U·h<sub>prev</sub> + b); "
+                      "it has no gates."),)
+    keras_class = "SimpleRNN"
+    keras_count_excludes = ("bias_hh_l0",)
 
     def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
         super().__init__(input_size, hidden_size, batch_first=True)
         self.recurrent_dropout = recurrent_dropout
-
-    def forward(self, x: torch.Tensor, hx: Optional[torch.Tensor] = None):
-        state_dtype = self.weight_hh_l0.dtype
-        mask = _recurrent_mask(self, x, state_dtype)
-        if mask is None:
-            return super().forward(x, hx)
-        (h0,) = _initial(x, None if hx is None else (hx,), self.hidden_size, 1, state_dtype)
-        x_proj = F.linear(x, self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0).to(state_dtype)
-        out, h, _ = _Recurrence.apply(self, x_proj, self.weight_hh_l0, mask, h0, h0)
-        return out, h[None]
-
-    def pointwise_parameters(self) -> list[nn.Parameter]:
-        return []
 
     def pointwise(self, x_proj, recurrent, h_prev):
         h = torch.tanh(x_proj + recurrent)
@@ -249,15 +292,10 @@ class RNN(nn.RNN):
         dz = (dh + dc) * (1 - s["hidden"] ** 2)
         return dz, dz, torch.zeros_like(dh), []
 
-    def trace(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState, Gates]:
-        (h,) = _initial(x, state, self.hidden_size, 1, self.weight_hh_l0.dtype)
-        x_proj = F.linear(x.to(h.dtype), self.weight_ih_l0, self.bias_ih_l0 + self.bias_hh_l0)
-        steps = []
-        for t in range(x.shape[1]):
-            h, _, gates = self.pointwise(x_proj[:, t], h @ self.weight_hh_l0.T, h)
-            steps.append(gates)
-        gates = _stack(steps, GATE_NAMES[self.kind])
-        return gates["hidden"], (h[None],), gates
+    @classmethod
+    def keras_tensors(cls, kernel, recurrent, bias):
+        return {"weight_ih_l0": kernel.T, "weight_hh_l0": recurrent.T, "bias_ih_l0": bias,
+                "bias_hh_l0": np.zeros_like(bias)}
 
 
 def _normalize(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -272,18 +310,14 @@ def _normalize_backward(d_normed: torch.Tensor, normed: torch.Tensor, inv_std: t
     return inv_std * (d_normed - d_normed.mean(-1, keepdim=True) - normed * (d_normed * normed).mean(-1, keepdim=True))
 
 
-def _d_sigmoid(s: torch.Tensor) -> torch.Tensor:
-    return s * (1 - s)
-
-
-class _SteppedLSTM(nn.Module):
+class SteppedLSTM(CellLayer, nn.Module):
     """An LSTM variant run by a Python loop over time steps.
 
     Each step is one recurrent product r_t = h_{t-1} U^T (done by the loop) and
     the variant's element-wise `pointwise(x_t, r_t, c_{t-1})`. The input product
     for all steps is one large matrix product before the loop.
 
-    Training runs the loop inside `_Recurrence`, whose backward pass is written
+    Training runs the loop inside `Recurrence`, whose backward pass is written
     by hand (`pointwise_backward`, checked against autograd through the plain
     loop in the tests). Left to autograd, the loop was 2-3x slower: every step
     builds a graph of a dozen small nodes and writes a whole (4H, H) weight
@@ -294,9 +328,7 @@ class _SteppedLSTM(nn.Module):
     to 8 bits of mantissa at every one. The products run in autocast's dtype.
     """
 
-    kind = ""
-    # True when z_t = x part + recurrent product (no normalisation between).
-    inputs_add_to_recurrent = True
+    signals = _LSTM_SIGNALS
 
     def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
         super().__init__()
@@ -311,27 +343,19 @@ class _SteppedLSTM(nn.Module):
         nn.init.uniform_(self.weight_hh, -bound, bound)
         open_forget_gate(self.bias, hidden_size)
 
+    def recurrent_weight(self) -> torch.Tensor:
+        return self.weight_hh
+
     def pointwise_parameters(self) -> list[nn.Parameter]:
         """The parameters `pointwise` reads, in the order `pointwise_backward` returns their gradients."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState]:
-        h0, c0 = _initial(x, state, self.hidden_size, 2, self.weight_hh.dtype)
+        h0, c0 = initial_state(x, state, self.hidden_size, 2, self.weight_hh.dtype)
         x_proj = self.project_inputs(x)  # (B, T, 4H)
-        mask = _recurrent_mask(self, x, self.weight_hh.dtype)
-        out, h, c = _Recurrence.apply(self, x_proj, self.weight_hh, mask, h0, c0, *self.pointwise_parameters())
+        mask = recurrent_mask(self, x, self.weight_hh.dtype)
+        out, h, c = Recurrence.apply(self, x_proj, self.weight_hh, mask, h0, c0, *self.pointwise_parameters())
         return out, (h[None], c[None])
-
-    def trace(self, x: torch.Tensor, state: Optional[LayerState] = None) -> tuple[torch.Tensor, LayerState, Gates]:
-        """The plain loop, recording every gate. Autograd can run through it too
-        (the tests compare its gradients with the hand-written ones)."""
-        h, c = _initial(x, state, self.hidden_size, 2, self.weight_hh.dtype)
-        steps = []
-        for x_t in self.project_inputs(x).unbind(1):
-            h, c, gates = self.pointwise(x_t, h @ self.weight_hh.T, c)
-            steps.append(gates)
-        gates = _stack(steps, GATE_NAMES[self.kind])
-        return gates["hidden"], (h[None], c[None]), gates
 
     def project_inputs(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -347,116 +371,24 @@ class _SteppedLSTM(nn.Module):
         product, c_{t-1}, and (summed over the batch) each pointwise parameter."""
         raise NotImplementedError
 
+    # One bias (4H,) and weight_ih/weight_hh (4H, ·): the reference's W, U, b transposed.
+    @classmethod
+    def reference_parameters(cls, tensors):
+        return {"W": np.asarray(tensors["weight_ih"]).T.copy(), "U": np.asarray(tensors["weight_hh"]).T.copy(),
+                "b": np.asarray(tensors["bias"]).copy()}
 
-def _packed_linear_available(weight: torch.Tensor) -> bool:
-    """oneDNN's packed linear runs on CPU tensors only; on a GPU plain matmul is the fast path."""
-    return (weight.device.type == "cpu" and torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, "_reorder_linear_weight"))
-
-
-def _autocast_dtype(device_type: str, fallback: torch.dtype) -> torch.dtype:
-    """The dtype products run in on this device: autocast's when it is on there, else the weights'."""
-    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else fallback
-
-
-class RecurrentProduct:
-    """h U^T (forward) and d U (backward) for every step of one sequence.
-
-    At a batch of 32 these are thin products that BLAS runs far below its peak.
-    In float32, oneDNN's linear on weights re-laid out once per sequence (the
-    kernels PyTorch's compiler uses on CPU) runs them 1.5x faster on the
-    development machine (benchmarks/cell_speed.py times both). Other dtypes use plain matmul: oneDNN has no
-    float64, and for bf16 plain matmul was as fast. On a GPU (or MPS) cuBLAS's
-    plain matmul is the fast path, and oneDNN's ops take only CPU tensors.
-    """
-
-    def __init__(self, weight: torch.Tensor, dtype: torch.dtype, batch: int, backward: bool = False,
-                 steps: int = 2):
-        self.dtype = dtype
-        weight = weight.detach().to(dtype)
-        # Forward multiplies by U^T, backward by U: a linear layer with weight U, or with weight U^T.
-        matrix = weight.T.contiguous() if backward else weight
-        self.packed = None
-        # Re-laying the weight out costs 2-3 plain products, so a single step (generation
-        # with the model's own layers) multiplies plainly.
-        if dtype == torch.float32 and steps > 1 and _packed_linear_available(weight):
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(matrix, batch)
-        else:
-            self.matrix_t = matrix.T
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.dtype)
-        if self.packed is not None:
-            return torch.ops.mkldnn._linear_pointwise(x, self.packed, None, "none", [], "")
-        return x @ self.matrix_t
+    @classmethod
+    def torch_parameters(cls, params, gradient=False):
+        return {"weight_ih": params["W"].T.copy(), "weight_hh": params["U"].T.copy(), "bias": params["b"].copy()}
 
 
-class _Recurrence(torch.autograd.Function):
-    """The time loop of a _SteppedLSTM (or of a built-in cell under recurrent
-    dropout), with its backward pass organised by hand.
-
-    Backward walks the steps in reverse: the cell's `pointwise_backward` gives
-    d r_t, and d h_{t-1} = d r_t U carries the gradient one step back. The
-    weight gradient is then one large product over all steps,
-    dU = sum_t d r_t^T h_{t-1}, as cuDNN and oneDNN organise it.
-
-    `mask` (B, H), or None: recurrent dropout, r_t = (m ⊙ h_{t-1}) U^T. The
-    weight gradient then needs the masked h_{t-1} (what is saved), and the
-    gradient reaching h_{t-1} through the product is m ⊙ (d r_t U).
-    """
-
-    @staticmethod
-    def forward(ctx, layer, x_proj, weight_hh, mask, h0, c0, *pointwise_params):
-        state_dtype = weight_hh.dtype
-        # Autocast is per device type: ask the one the inputs are on (cpu, cuda, mps).
-        dtype = _autocast_dtype(x_proj.device.type, state_dtype)
-        recurrent = RecurrentProduct(weight_hh, dtype, h0.shape[0], steps=x_proj.shape[1])
-        h, c = h0, c0
-        h_prev, c_prev, saved, outputs = [], [], [], []
-        for x_t in x_proj.to(state_dtype).unbind(1):
-            seen = h if mask is None else h * mask
-            h_prev.append(seen)
-            c_prev.append(c)
-            h, c, values = layer.pointwise(x_t, recurrent(seen).to(state_dtype), c)
-            saved.append(values)
-            outputs.append(h)
-        ctx.layer, ctx.dtype, ctx.saved_steps, ctx.c_prev, ctx.mask = layer, dtype, saved, c_prev, mask
-        ctx.save_for_backward(weight_hh, torch.stack(h_prev, 1))
-        # Return copies: the final h and c also sit in ctx.saved_steps, and an
-        # output held by its own node's context is a reference cycle that
-        # Python never frees (the whole sequence's values would leak per step).
-        return torch.stack(outputs, 1), h.clone(), c.clone()
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, d_out, d_h, d_c):
-        weight_hh, h_prev = ctx.saved_tensors
-        layer, dtype, state_dtype = ctx.layer, ctx.dtype, weight_hh.dtype
-        steps = len(ctx.saved_steps)
-        back_through_weight = RecurrentProduct(weight_hh, dtype, h_prev.shape[0], backward=True, steps=steps)
-        d_r = torch.empty(h_prev.shape[0], steps, weight_hh.shape[0], dtype=state_dtype, device=h_prev.device)
-        # The input part and the recurrent product usually just add, so their
-        # gradients are one tensor; a second buffer only when they differ.
-        d_x = d_r if layer.inputs_add_to_recurrent else torch.empty_like(d_r)
-        d_params = None
-        dh = d_h.to(state_dtype) if d_h is not None else torch.zeros_like(h_prev[:, 0])
-        dc = d_c.to(state_dtype) if d_c is not None else torch.zeros_like(dh)
-        d_out = d_out.to(state_dtype)
-        for t in reversed(range(steps)):
-            dx_t, d_r[:, t], dc, step_params = layer.pointwise_backward(
-                ctx.saved_steps[t], ctx.c_prev[t], dh + d_out[:, t], dc)
-            if d_x is not d_r:
-                d_x[:, t] = dx_t
-            d_params = step_params if d_params is None else [a + b for a, b in zip(d_params, step_params)]
-            dh = back_through_weight(d_r[:, t]).to(state_dtype)
-            if ctx.mask is not None:
-                dh = dh * ctx.mask
-        d_weight = d_r.flatten(0, 1).T.to(dtype) @ h_prev.flatten(0, 1).to(dtype)
-        return (None, d_x, d_weight.to(state_dtype), None, dh, dc, *d_params)
-
-
-class PeepholeLSTM(_SteppedLSTM):
+@register_cell
+class PeepholeLSTM(SteppedLSTM):
     kind = "peephole"
+    title = "PeepholeLSTM"
+    help = "LSTM whose gates also read the cell state (Gers et al. 2002)"
+    reference = reference.PeepholeLSTM
+    signals = _replace_meaning(_LSTM_SIGNALS, "forget", _LSTM_SIGNALS[0].meaning + " (Peephole cell: the gates also look at c.)")
 
     def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
         super().__init__(input_size, hidden_size, recurrent_dropout)
@@ -497,10 +429,28 @@ class PeepholeLSTM(_SteppedLSTM):
         d_peepholes = [(dz_i * c_prev).sum(0), (dz_f * c_prev).sum(0), (dz_o * c).sum(0)]
         return dz, dz, dc_prev, d_peepholes
 
+    @classmethod
+    def reference_parameters(cls, tensors):
+        return {**super().reference_parameters(tensors),
+                **{f"p_{g}": np.asarray(tensors[f"peephole_{g}"]).copy() for g in "ifo"}}
 
-class LayerNormLSTM(_SteppedLSTM):
+    @classmethod
+    def torch_parameters(cls, params, gradient=False):
+        return {**super().torch_parameters(params, gradient), **{f"peephole_{g}": params[f"p_{g}"].copy() for g in "ifo"}}
+
+
+@register_cell
+class LayerNormLSTM(SteppedLSTM):
     kind = "layernorm-lstm"
+    title = "LayerNormLSTM"
+    help = "layer-normalised LSTM (Ba et al. 2016)"
+    reference = reference.LayerNormLSTM
+    signals = _replace_meaning(_LSTM_SIGNALS, "hidden", "what the unit outputs, h = o·tanh(LN(c)) (the cell is "
+                               "layer-normalised first).")
     inputs_add_to_recurrent = False
+    # Layer norm rescales the input product x * w_ih to unit spread, and for one number x that
+    # leaves only its sign.
+    normalises_input = True
 
     def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
         super().__init__(input_size, hidden_size, recurrent_dropout)
@@ -539,11 +489,15 @@ class LayerNormLSTM(_SteppedLSTM):
         d_params = [(dz * s["normed_r"]).sum(0), (d_cell_norm_out * s["normed_c"]).sum(0), d_cell_norm_out.sum(0)]
         return dz, d_r, dc * f, d_params
 
+    # The reference's gains g_x, g_h, g_c and shift s_c are the three norms' weights and bias.
+    _NORMS = {"g_x": "norm_ih.weight", "g_h": "norm_hh.weight", "g_c": "norm_cell.weight", "s_c": "norm_cell.bias"}
 
-CELL_LAYERS: dict[str, type[nn.Module]] = {
-    "lstm": LSTM, "gru": GRU, "rnn": RNN, "peephole": PeepholeLSTM, "layernorm-lstm": LayerNormLSTM,
-}
+    @classmethod
+    def reference_parameters(cls, tensors):
+        return {**super().reference_parameters(tensors),
+                **{name: np.asarray(tensors[torch_name]).copy() for name, torch_name in cls._NORMS.items()}}
 
-
-def make_layer(cell: str, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0) -> nn.Module:
-    return CELL_LAYERS[cell](input_size, hidden_size, recurrent_dropout)
+    @classmethod
+    def torch_parameters(cls, params, gradient=False):
+        return {**super().torch_parameters(params, gradient),
+                **{torch_name: params[name].copy() for name, torch_name in cls._NORMS.items()}}

@@ -16,9 +16,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Optional
 
+from .cells import CELLS, DEFAULT_CELL
 from .errors import LstmlabError
 
-CELLS = ("lstm", "gru", "rnn", "peephole", "layernorm-lstm")
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SCHEDULES = ("constant", "cosine", "step", "plateau")

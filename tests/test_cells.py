@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lstmlab import reference
-from lstmlab.cells import GATE_NAMES, LSTM_KINDS, RecurrentProduct, make_layer
+from lstmlab.cells import CELLS, make_layer, reference_of
+from lstmlab.recurrence import RecurrentProduct
 from lstmlab.config import CELLS
 from lstmlab.lm.config import ModelConfig
 from lstmlab.lm.model import RecurrentLM
@@ -24,7 +24,7 @@ def _layer_and_input(cell, seed=0, batch=3, steps=6, inputs=4, hidden=5):
         for p in layer.parameters():
             p.add_(0.3 * torch.randn_like(p))
     x = torch.randn(batch, steps, inputs, dtype=torch.float64)
-    parts = 2 if cell in LSTM_KINDS else 1
+    parts = 2 if CELLS[cell].has_cell_state() else 1
     state = tuple(torch.randn(1, batch, hidden, dtype=torch.float64) for _ in range(parts))
     return layer, x, state
 
@@ -36,7 +36,7 @@ def test_trace_computes_what_the_layer_computes(cell):
     layer, x, state = _layer_and_input(cell)
     out, new_state = layer(x, state if len(state) > 1 else state[0])
     traced, traced_state, gates = layer.trace(x, state)
-    assert set(gates) == set(GATE_NAMES[cell])
+    assert set(gates) == set(CELLS[cell].signal_names())
     torch.testing.assert_close(traced, out, rtol=0, atol=1e-10)
     for mine, theirs in zip(traced_state, new_state if isinstance(new_state, tuple) else (new_state,)):
         torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-10)
@@ -44,25 +44,25 @@ def test_trace_computes_what_the_layer_computes(cell):
         assert 0 < gates[name].min() and gates[name].max() < 1, name
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "peephole"])
+@pytest.mark.parametrize("cell", list(CELLS))
 def test_traced_gates_equal_the_reference_cells(cell):
     """Gate by gate, the values the model exposes are the reference equations' values."""
     layer, x, state = _layer_and_input(cell)
     _, _, gates = layer.trace(x, state)
-    ref = reference.from_torch(layer)
+    ref = reference_of(layer)
     ref_state = tuple(s[0].numpy() for s in state)
     _, _, ref_trace = ref.forward(x.numpy(), ref_state if len(ref_state) > 1 else ref_state[0])
     names = {"forget": "f", "input": "i", "candidate": "c_tilde", "output": "o", "cell": "c", "hidden": "h",
              "reset": "r", "update": "z"}
     if cell == "gru":
         names["candidate"] = "n"
-    for name in GATE_NAMES[cell]:
+    for name in CELLS[cell].signal_names():
         np.testing.assert_allclose(gates[name].detach().numpy(), ref_trace[names[name]], rtol=0, atol=1e-10, err_msg=name)
 
 
 @pytest.mark.parametrize("cell", ["peephole", "layernorm-lstm"])
 def test_fast_backward_equals_autograd_through_the_plain_loop(cell):
-    """_Recurrence's hand-organised backward gives autograd's gradients for every
+    """Recurrence's hand-organised backward gives autograd's gradients for every
     parameter, the input and the initial state."""
     layer, x, state = _layer_and_input(cell)
     weights = torch.randn(3, 6, 5, dtype=torch.float64)

@@ -19,7 +19,8 @@ import torch
 import lstmlab
 import lstmlab.classify as classify
 import lstmlab.forecast as forecast
-from lstmlab.cells import LSTM_KINDS, RecurrentProduct, make_layer
+from lstmlab.cells import CELLS, make_layer
+from lstmlab.recurrence import RecurrentProduct
 from lstmlab.config import CELLS
 from lstmlab.devices import available_devices, mps_available, resolve_device
 from lstmlab.errors import LstmlabError
@@ -176,7 +177,7 @@ def _layer_and_input(cell: str, dtype: torch.dtype, batch: int = 3, steps: int =
         for p in layer.parameters():
             p.add_(0.3 * torch.randn_like(p))
     x = torch.randn(batch, steps, inputs, dtype=dtype)
-    state = tuple(torch.randn(1, batch, hidden, dtype=dtype) for _ in range(2 if cell in LSTM_KINDS else 1))
+    state = tuple(torch.randn(1, batch, hidden, dtype=dtype) for _ in range(2 if CELLS[cell].has_cell_state() else 1))
     weights = torch.randn(batch, steps, hidden, dtype=dtype)
     return layer, x, state, weights
 

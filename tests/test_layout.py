@@ -3,7 +3,11 @@
 - no module imports a private name (one starting with "_") from another module;
 - no import cycles between lstmlab's modules (lazy imports inside functions count);
 - no importlib.import_module / __import__ lookups, which no reader or tool can follow;
-- no Python file over MAX_LINES lines.
+- no Python file over MAX_LINES lines;
+- outside cells.py and reference/, no module names a cell kind ("lstm", "gru"...) as a string
+  literal, so no set of kinds or dict keyed by kind, and no branch on a kind's name: what the
+  package asks of a cell it reads from the cell's declaration (cells.py), so that a new cell
+  touches cells.py and reference/<cell>.py only.
 
 Each rule is a function over a source folder, so the tests below also check that
 each rule catches a planted violation in a small package of their own.
@@ -105,6 +109,20 @@ def long_files(root: Path, limit: int = MAX_LINES) -> list[str]:
     return [f"{path.relative_to(root.parent)}: {n} lines" for path, n in sizes.items() if n > limit]
 
 
+def cell_kind_literals(root: Path, kinds, allowed=("cells.py", "reference")) -> list[str]:
+    """Every string literal equal to a cell kind, outside the files and folders `allowed`
+    (relative to `root`). Longer strings that mention a kind (messages, docstrings) are fine."""
+    problems = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
+        if relative.parts[0] in allowed or str(relative) in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in kinds:
+                problems.append(f"{path.relative_to(root.parent)}:{node.lineno} names the cell kind {node.value!r}")
+    return problems
+
+
 # -- the package keeps the rules ----------------------------------------------------
 
 
@@ -122,6 +140,13 @@ def test_no_dynamic_imports():
 
 def test_no_file_is_too_long():
     assert long_files(PACKAGE_DIR) == []
+
+
+def test_only_cells_and_reference_name_a_cell_kind():
+    from lstmlab.cells import CELLS
+
+    assert len(CELLS) >= 5
+    assert cell_kind_literals(PACKAGE_DIR, set(CELLS)) == []
 
 
 def test_tests_import_no_private_names_either():
@@ -163,3 +188,9 @@ def test_a_planted_dynamic_import_is_caught(planted):
 def test_a_planted_long_file_is_caught(planted):
     (planted / "core.py").write_text("x = 1\n" * (MAX_LINES + 1))
     assert long_files(planted) == [f"pkg/core.py: {MAX_LINES + 1} lines"]
+
+
+def test_a_planted_cell_kind_branch_is_caught(planted):
+    (planted / "sub" / "task.py").write_text("def gates(cell):\n    return 4 if cell == 'lstm' else 3\n")
+    (planted / "cells.py").write_text("KINDS = {'lstm': 4}\n")  # the one place allowed to name them
+    assert cell_kind_literals(planted, {"lstm", "gru"}) == ["pkg/sub/task.py:2 names the cell kind 'lstm'"]

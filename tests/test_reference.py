@@ -10,10 +10,18 @@ import torch
 from torch import nn
 
 from lstmlab import reference as R
+from lstmlab.cells import CELLS, layer_from_reference, make_layer, reference_of
 
 B, T, I, H = 2, 4, 3, 5
-KINDS = ("rnn", "lstm", "gru", "peephole")
-LSTM_KINDS = ("lstm", "peephole")
+KINDS = tuple(R.CELLS)
+LSTM_KINDS = tuple(kind for kind, cell in R.CELLS.items() if cell.has_cell_state)
+
+
+def test_every_layer_has_its_reference():
+    """The NumPy twins and the PyTorch layers cover the same kinds, and each layer names its own."""
+    assert set(KINDS) == set(CELLS) and len(KINDS) == 5
+    for kind, layer in CELLS.items():
+        assert layer.reference is R.CELLS[kind] and layer.reference.name == kind
 
 
 def torch_tol(kind: str) -> float:
@@ -25,17 +33,11 @@ def torch_tol(kind: str) -> float:
 def make_torch_layer(kind: str, seed: int = 0) -> nn.Module:
     """A float64 PyTorch layer of the given kind with every parameter random.
 
-    Biases and peepholes are randomised too: PyTorch's peephole cell starts
-    its peepholes at zero, which would hide any mistake in how they are used.
+    Biases, peepholes and norm gains are randomised too: lstmlab's peephole cell starts
+    its peepholes at zero (and the norms at gain 1), which would hide any mistake in how they are used.
     """
     torch.manual_seed(seed)
-    if kind == "peephole":
-        from lstmlab.cells import PeepholeLSTM
-
-        layer = PeepholeLSTM(I, H)
-    else:
-        layer = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind](I, H, batch_first=True)
-    layer = layer.double()
+    layer = make_layer(kind, I, H).double()
     with torch.no_grad():
         for p in layer.parameters():
             p.uniform_(-0.7, 0.7)
@@ -97,7 +99,7 @@ def as_numpy(state):
 @pytest.mark.parametrize("kind", KINDS)
 def test_forward_matches_torch(kind, with_state):
     layer = make_torch_layer(kind)
-    cell = R.from_torch(layer)
+    cell = reference_of(layer)
     assert isinstance(cell, R.CELLS[kind])
     x, state, _ = random_inputs(kind)
     state = state if with_state else None
@@ -121,15 +123,17 @@ def test_forward_matches_torch(kind, with_state):
 def test_every_parameter_reaches_the_torch_comparison(kind):
     """Nudging any one parameter breaks the agreement, so no parameter is ignored or mis-wired."""
     layer = make_torch_layer(kind)
-    cell = R.from_torch(layer)
+    cell = reference_of(layer)
     x, state, _ = random_inputs(kind)
     with torch.no_grad():
         out_torch = run_torch(kind, layer, x, state)[0].numpy()
     tol = torch_tol(kind)
     assert np.abs(cell.forward(x, state)[0] - out_torch).max() < tol
+    rng = np.random.default_rng(0)
     for name in cell.params:
         params = {k: v.copy() for k, v in cell.params.items()}
-        params[name] += 1e-2
+        # A random nudge, not a constant: a layer norm cannot see the same number added to all its inputs.
+        params[name] += 1e-2 * rng.normal(size=params[name].shape)
         nudged = type(cell)(params).forward(x, state)[0]
         assert np.abs(nudged - out_torch).max() > 10 * tol, name
 
@@ -137,11 +141,12 @@ def test_every_parameter_reaches_the_torch_comparison(kind):
 def test_gate_order_mix_up_is_caught():
     """Reading PyTorch's blocks as f, i, g, o (the order the equations are written in) must fail."""
     layer = make_torch_layer("lstm")
-    cell = R.from_torch(layer)
+    cell = reference_of(layer)
     x, state, _ = random_inputs("lstm")
     swapped = dict(cell.params)
-    for kind in "WUb":
-        swapped[f"{kind}_i"], swapped[f"{kind}_f"] = cell.params[f"{kind}_f"], cell.params[f"{kind}_i"]
+    for name in "WUb":
+        i_block, f_block = cell.gate(name, "i").copy(), cell.gate(name, "f").copy()
+        swapped[name] = np.concatenate([f_block, i_block, cell.gate(name, "c"), cell.gate(name, "o")], axis=-1)
     with torch.no_grad():
         out_torch = run_torch("lstm", layer, x, state)[0].numpy()
     assert np.abs(R.LSTM(swapped).forward(x, state)[0] - out_torch).max() > 1e-3
@@ -151,8 +156,8 @@ def test_gate_order_mix_up_is_caught():
 def test_torch_round_trip(kind):
     """to_torch then from_torch gives back the same parameters, and the layer computes the same outputs."""
     cell = R.CELLS[kind].random(I, H, rng=3)
-    layer = cell.to_torch()
-    back = R.from_torch(layer)
+    layer = layer_from_reference(cell)
+    back = reference_of(layer)
     assert back.params.keys() == cell.params.keys()
     for name in cell.params:
         np.testing.assert_array_equal(back.params[name], cell.params[name])
@@ -207,7 +212,7 @@ def test_backward_matches_finite_differences(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_backward_matches_torch_autograd(kind):
     layer = make_torch_layer(kind, seed=5)
-    cell = R.from_torch(layer)
+    cell = reference_of(layer)
     x, state, weights = random_inputs(kind, seed=6)
 
     outputs, final, leaves = run_torch(kind, layer, x, state, requires_grad=True)
@@ -223,7 +228,7 @@ def test_backward_matches_torch_autograd(kind):
     grads = cell.backward(trace, weights[0], d_final(kind, weights))
 
     # Reference gradients mapped into PyTorch's layout (the adjoint of from_torch's conversion).
-    torch_grads = cell.torch_layout(grads, gradient=True)
+    torch_grads = CELLS[kind].torch_parameters(grads, gradient=True)
     named = dict(layer.named_parameters())
     tol = torch_tol(kind)
     assert torch_grads.keys() == named.keys()
@@ -287,7 +292,7 @@ def test_lstm_by_hand():
         params[f"b_{g}"] = [b[g]]
     x = np.array([[[1.0], [3.0]]])  # (B=1, T=2, I=1)
 
-    outputs, (h_T, c_T), trace = R.LSTM(params).forward(x)
+    outputs, (h_T, c_T), trace = R.LSTM.from_gates(params).forward(x)
     step1 = trace.steps[0]
     for name, value in dict(i=i1, f=f1, c_tilde=c_tilde1, o=o1, c=c1, h=h1).items():
         assert abs(step1[name].item() - value) < tol, name
@@ -372,27 +377,27 @@ def test_trace_keeps_every_step(kind):
 
 
 def test_gru_keeps_separate_candidate_bias():
-    """b_hn sits inside r_t ⊙ (...): moving it into b_n changes the output whenever r_t ≠ 1."""
+    """b'_n sits inside r_t ⊙ (...): moving it into b_n changes the output whenever r_t ≠ 1."""
     cell = R.GRU.random(I, H, rng=8)
     x, state, _ = random_inputs("gru")
-    params = dict(cell.params)
-    params["b_n"] = params["b_n"] + params["b_hn"]
-    params["b_hn"] = np.zeros(H)
+    params = {name: value.copy() for name, value in cell.params.items()}
+    params["b"][2 * H:] += params["b_h"][2 * H:]
+    params["b_h"][2 * H:] = 0.0
     assert np.abs(R.GRU(params).forward(x, state)[0] - cell.forward(x, state)[0]).max() > 1e-4
 
 
 def test_bad_parameters_and_shapes_are_refused():
     params = R.LSTM.random(I, H, rng=0).params
     with pytest.raises(ValueError, match="missing"):
-        R.LSTM({k: v for k, v in params.items() if k != "b_o"})
-    with pytest.raises(ValueError, match="U_f"):
-        R.LSTM({**params, "U_f": np.zeros((H, H + 1))})
+        R.LSTM({k: v for k, v in params.items() if k != "b"})
+    with pytest.raises(ValueError, match="U has shape"):
+        R.LSTM({**params, "U": np.zeros((H, 4 * H + 1))})
     cell = R.LSTM(params)
     with pytest.raises(ValueError):
         cell.forward(np.zeros((B, T, I + 1)))
     with pytest.raises(ValueError):
         cell.forward(np.zeros((B, T, I)), np.zeros((B, H)))  # an LSTM's state is (h, C)
     with pytest.raises(TypeError):
-        R.from_torch(nn.Linear(I, H))
+        reference_of(nn.Linear(I, H))
     with pytest.raises(ValueError):
-        R.from_torch(nn.LSTM(I, H, num_layers=2, batch_first=True))
+        reference_of(nn.LSTM(I, H, num_layers=2, batch_first=True))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from ..config import (CELLS, MAX_LAYER_SIZE, TrainConfig, build_run_config, read_run_json, require,
+from ..config import (CELLS, DEFAULT_CELL, MAX_LAYER_SIZE, TrainConfig, build_run_config, read_run_json, require,
                       train_config_from_json)
 
 POOLINGS = ("max", "mean", "mean+max", "last")
@@ -16,6 +16,9 @@ TRUNCATE_SIDES = ("head", "tail")
 QUOTINGS = ("auto", "csv", "none")
 TOKENIZER_KINDS = ("word", "whitespace", "char")
 MONITORS = ("loss", "accuracy")
+# Which splitter draws the stratified parts (classify/splits.py): 1, lstmlab's own; 2, scikit-learn's.
+SPLIT_VERSIONS = (1, 2)
+SPLIT_VERSION = 2  # what new runs use; a config.json without the field was split by version 1
 # k-fold cross-validation keeps a list per fold: 10**12 folds would fill the memory at the
 # split (a MemoryError). Leave-one-out on a million texts still fits.
 MAX_FOLDS = 1_000_000
@@ -57,6 +60,7 @@ class LabelledDataConfig:
     folds: int = 0
     fold: int = 0
     split_seed: int = 0
+    split_version: int = SPLIT_VERSION
     # Encoding texts into token ids (tokenizers.py).
     tokenizer: str = "word"
     lowercase: bool = True
@@ -94,6 +98,8 @@ class LabelledDataConfig:
         require(self.fold >= 0, f"--fold must be >= 0 (the first fold is 0), got {self.fold}")
         # NumPy's generators take no negative seed (a traceback at the split otherwise).
         require(self.split_seed >= 0, f"--split-seed must be >= 0, got {self.split_seed}")
+        require(self.split_version in SPLIT_VERSIONS,
+                f"split_version must be one of {', '.join(map(str, SPLIT_VERSIONS))}, got {self.split_version!r}")
         require(not (self.folds and self.test_source), "give either --folds or --test FILE, not both")
         require(self.max_vocab >= 3, f"--max-vocab must be at least 3, got {self.max_vocab}")
         require(self.min_freq >= 1, f"--min-freq must be at least 1, got {self.min_freq}")
@@ -106,7 +112,7 @@ class ClassifierConfig:
 
     vocab_size: int
     classes: tuple[str, ...]
-    cell: str = "lstm"
+    cell: str = DEFAULT_CELL
     hidden_sizes: tuple[int, ...] = (128,)
     embed_dim: int = 128
     bidirectional: bool = True
@@ -178,6 +184,8 @@ class ClassifyRunConfig:
     def load(cls, path: Path) -> "ClassifyRunConfig":
         raw = read_run_json(path, "lstmlab classify train", kind="classifier")
         raw = {**raw, "train": train_config_from_json(raw.get("train", {}), f"{path}.train")}
+        if isinstance(raw.get("data"), dict):  # runs saved before split_version were split by version 1
+            raw["data"] = {"split_version": 1, **raw["data"]}
         parts = {"data": LabelledDataConfig, "model": ClassifierConfig, "train": TrainConfig}
         return build_run_config(cls, raw, parts, str(path), monitor=str(raw.get("monitor", "loss")),
                                 version=str(raw.get("version", "")))

@@ -9,7 +9,7 @@ from typing import Optional
 
 from .. import forecast
 from ..checkpoint import save_text_atomic
-from ..config import CELLS
+from ..config import CELLS, DEFAULT_CELL
 from ..errors import LstmlabError
 from ..forecast.config import DISTRIBUTIONS, MISSING_POLICIES, OUTPUTS, TRAIN_DEFAULTS, BacktestConfig
 from ..forecast.windows import TRANSFORMS
@@ -60,7 +60,7 @@ def add_parser(sub, parser_class) -> None:
     g.add_argument("--val-fraction", type=float, help="share of the series, before the test part, used for validation (default 0.1)")
     g.add_argument("--test-fraction", type=float, help="share at the end kept for the backtest (default 0.1)")
     m = p.add_argument_group("model")
-    m.add_argument("--cell", choices=CELLS, help="recurrent cell (default lstm)")
+    m.add_argument("--cell", choices=CELLS, help=f"recurrent cell (default {DEFAULT_CELL})")
     m.add_argument("--hidden", dest="hidden_sizes", type=layer_sizes, metavar="SIZES", help="units in each layer (default 64)")
     m.add_argument("--dropout", type=float, help="between layers and before the head (default 0)")
     m.add_argument("--output", choices=OUTPUTS,

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from pandas.tseries.frequencies import to_offset
 
-from ..config import (CELLS, MAX_LAYER_SIZE, MAX_SEQUENCE_LENGTH, TrainConfig, build_run_config, read_run_json,
+from ..config import (CELLS, DEFAULT_CELL, MAX_LAYER_SIZE, MAX_SEQUENCE_LENGTH, TrainConfig, build_run_config, read_run_json,
                       require, train_config_from_json)
 from ..errors import LstmlabError
 from .windows import TRANSFORMS
@@ -76,7 +76,7 @@ class ForecasterConfig:
 
     input_size: int
     horizon: int
-    cell: str = "lstm"
+    cell: str = DEFAULT_CELL
     hidden_sizes: tuple[int, ...] = (64,)
     # Between recurrent layers and before the head (not on recurrent connections).
     dropout: float = 0.0

@@ -1,6 +1,6 @@
 """The PNG beside the `lstmlab inspect` page: a heat map of the chosen units' gates over
-the text, under a strip of the model's surprise. Also the signal names and colour ranges
-that the page (page.py) shares with it."""
+the text, under a strip of the model's surprise. Also the signals' short names and colour
+ranges that the page (page.py) shares with it, read from the cell's declaration (cells.py)."""
 
 from __future__ import annotations
 
@@ -10,23 +10,17 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..cells import cell_class
 from .inspection import Inspection
 
-SIGMOID_SIGNALS = ("forget", "input", "output", "reset", "update")  # 0 ... 1
-TANH_SIGNALS = ("candidate", "hidden")  # -1 ... 1; "cell" is unbounded
-
-# Shown beside each signal's name; GRU calls its candidate n (PyTorch's name).
-SHORT_NAMES = {"forget": "f", "input": "i", "candidate": "g", "output": "o", "cell": "c", "hidden": "h",
-               "reset": "r", "update": "z"}
-
-
 def short_name(cell: str, signal: str) -> str:
-    return "n" if (cell == "gru" and signal == "candidate") else SHORT_NAMES.get(signal, signal)
+    """The letter shown beside a signal's name, as the cell declares it (cells.Signal)."""
+    return cell_class(cell).signal(signal).short
 
 
-def signal_range(signal: str) -> str:
-    """How a signal's values map onto the colour scale: "sigmoid", "tanh" or "cell"."""
-    return "sigmoid" if signal in SIGMOID_SIGNALS else "tanh" if signal in TANH_SIGNALS else "cell"
+def signal_range(cell: str, signal: str) -> str:
+    """How a signal's values map onto the colour scale: "sigmoid" (0..1), "tanh" (-1..1) or "cell" (unbounded)."""
+    return cell_class(cell).signal(signal).scale
 
 
 def display_char(ch: str) -> str:
@@ -42,9 +36,9 @@ def display_char(ch: str) -> str:
     return ch
 
 
-def _normalised(values: np.ndarray, signal: str, scale: float) -> np.ndarray:
-    """Values mapped to -1 ... 1 the way the page colours them."""
-    kind = signal_range(signal)
+def _normalised(values: np.ndarray, scale_kind: str, scale: float) -> np.ndarray:
+    """Values mapped to -1 ... 1 the way the page colours them; scale_kind from signal_range."""
+    kind = scale_kind
     if kind == "sigmoid":
         return 2 * values - 1
     if kind == "cell":
@@ -86,7 +80,7 @@ def render_heatmap(inspection: Inspection, layer: int, units: Sequence[int], tit
         rows = []
         for name in names:
             values = inspection.gates[layer][name][:, unit]
-            rows.append(_normalised(values, name, cell_scale(values)))
+            rows.append(_normalised(values, signal_range(inspection.cell, name), cell_scale(values)))
         ax.imshow(cmap((np.array(rows) + 1) / 2), aspect="auto", interpolation="nearest",
                   extent=(-0.5, T - 0.5, len(names) - 0.5, -0.5))
         ax.set_yticks(range(len(names)))

@@ -34,7 +34,7 @@ class Inspection:
     ids: np.ndarray  # (T,)
     symbols: tuple[str, ...]  # the vocabulary; symbols[0] is the unknown symbol
     cell: str
-    gates: list[dict[str, np.ndarray]]  # per layer: name (cells.GATE_NAMES) -> (T, H)
+    gates: list[dict[str, np.ndarray]]  # per layer: signal name (the cell's declared signals) -> (T, H)
     probs: np.ndarray  # (T + 1, V)
 
     def __len__(self) -> int:

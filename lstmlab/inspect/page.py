@@ -39,6 +39,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..cells import cell_class
 from ..checkpoint import PathLike, save_text_atomic, write_atomic
 from ..errors import LstmlabError
 from .heatmap import cell_scale, render_heatmap, short_name, signal_range
@@ -53,29 +54,6 @@ MAX_EMBEDDED_VALUES = 2_000_000
 # Where render_page fills in assets/page.html: <!-- lstmlab:title -->, <!-- lstmlab:css --> and so on.
 TEMPLATE_MARKER = re.compile(r"<!-- lstmlab:([a-z_]+) -->")
 
-_LSTM_EXPLAINED = {
-    "forget": "how much of the old cell state is kept: 1 keeps all of the memory, 0 wipes it.",
-    "input": "how much of the candidate is written into the cell at this character.",
-    "candidate": "the new content proposed for the cell at this character.",
-    "output": "how much of the cell the unit shows to the rest of the network.",
-    "cell": "the unit's memory, c = f·c<sub>prev</sub> + i·g. It is not squashed, so it can grow past ±1 "
-            "and carry something (an open quote, say) across many characters.",
-    "hidden": "what the unit outputs, h = o·tanh(c): the next layer and the next-character prediction read this.",
-}
-EXPLANATIONS = {
-    "lstm": _LSTM_EXPLAINED,
-    "peephole": {**_LSTM_EXPLAINED, "forget": _LSTM_EXPLAINED["forget"] + " (Peephole cell: the gates also look at c.)"},
-    "layernorm-lstm": {**_LSTM_EXPLAINED,
-                       "hidden": "what the unit outputs, h = o·tanh(LN(c)) (the cell is layer-normalised first)."},
-    "gru": {
-        "reset": "how much of the previous hidden state the candidate may look at: 0 starts afresh.",
-        "update": "how much of the previous hidden state is kept, h = (1 − z)·n + z·h<sub>prev</sub>: "
-                  "1 keeps the old value, 0 takes the candidate.",
-        "candidate": "the new value proposed from this character and the (reset) previous state.",
-        "hidden": "the unit's state and output: the next layer and the prediction read this.",
-    },
-    "rnn": {"hidden": "a plain recurrent unit, h = tanh(W·x + U·h<sub>prev</sub> + b); it has no gates."},
-}
 SURPRISE_EXPLAINED = ("surprise = −log<sub>2</sub> p(character | everything before it), in bits. 0 bits: the "
                       "model was sure of this character; 1 bit: it gave it 50%; 7 bits: less than 1%.")
 
@@ -258,7 +236,7 @@ def page_data(inspection: Inspection, view: View, title: str = "", budget: int =
         "top_probs": top_probs.tolist(),
         "layers": layers,
         "short_names": {name: short_name(inspection.cell, name) for g in inspection.gates for name in g},
-        "ranges": {name: signal_range(name) for g in inspection.gates for name in g},
+        "ranges": {name: signal_range(inspection.cell, name) for g in inspection.gates for name in g},
         "initial": {"layer": view.layer, "unit": view.colour_unit, "signal": view.colour_signal,
                     "units": view.units, "position": 0},
         "matches": [{"feature": m.feature, "description": FEATURES.get(m.feature, m.feature), "layer": m.layer,
@@ -295,13 +273,12 @@ def _json_for_script(data: dict) -> str:
 
 
 def _explanations(inspection: Inspection, layer: int) -> str:
-    texts = EXPLANATIONS.get(inspection.cell, {})
     items = []
     for name in inspection.gates[layer]:
-        kind = signal_range(name)
-        span = {"sigmoid": "0 … 1", "tanh": "−1 … 1", "cell": "unbounded"}[kind]
-        items.append(f"<dt><b>{short_name(inspection.cell, name)}</b> {html.escape(name)} <small>({span})</small></dt>"
-                     f"<dd>{texts.get(name, '')}</dd>")
+        signal = cell_class(inspection.cell).signal(name)  # its letter, scale and meaning, as the cell declares them
+        span = {"sigmoid": "0 … 1", "tanh": "−1 … 1", "cell": "unbounded"}[signal.scale]
+        items.append(f"<dt><b>{signal.short}</b> {html.escape(name)} <small>({span})</small></dt>"
+                     f"<dd>{signal.meaning}</dd>")
     items.append(f"<dt><b>bits</b> surprise</dt><dd>{SURPRISE_EXPLAINED}</dd>")
     return "<dl>" + "".join(items) + "</dl>"
 

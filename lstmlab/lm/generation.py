@@ -9,14 +9,13 @@ matrix-vector products, and two things dominate its cost: framework overhead
 per call, and how fast the weights stream from cache. PyTorch's CPU
 matrix-vector path was several times slower here than NumPy's BLAS when we
 profiled it (benchmarks/generation_speed.py times the result), so the step
-runs in NumPy on float32 copies of the model's own weights, laid out once:
+runs in NumPy on float32 copies of the model's own weights, laid out once in the
+fused layout of lstmlab.reference, whose step functions it calls (the same ones the
+tests' float64 oracle runs; nothing here knows one cell from another):
 
-    LSTM / RNN / peephole layer:  z = [W_ih | W_hh] @ [x; h] + b      one product
-                       (first layer: W_ih @ embedding[id] + b is a table row)
-    GRU layer:         W_ih @ x + b_ih and W_hh @ h + b_hh stay apart, because
-                       the reset gate multiplies only the second.
-    layer-norm LSTM:   the two products are normalised apart, so they stay apart
-                       too (the first layer's normalised input part is a table).
+    first layer:    the input part of every symbol, input_part(embedding @ W), is a table row
+    upper layers:   x W + h U is one product of [x, h] with [W; U] where the cell says its
+                    two products just add (reference Cell.products_add); otherwise two
 
 TorchStepper, on a GPU (or MPS), and on a CPU at larger batches: one call of
 the model's own `features` per step on the model's device, the head there too;
@@ -24,10 +23,8 @@ only the logits (N, V) come back to the CPU.
 
 Both sample in NumPy from the same seeded Generator, with the temperature and
 the suppressed ids folded into the same head weights (FoldedHead), so a seed
-gives the same text whichever stepper runs. The NumPy equations are those of
-cells.py (gate order i, f, g, o for the LSTM kinds; r, z, n for GRU); tests
-check greedy generation against the model's own forward pass for every cell,
-and the two steppers against each other.
+gives the same text whichever stepper runs. Tests check greedy generation against
+the model's own forward pass for every cell, and the two steppers against each other.
 Shapes: N streams, H hidden size, V vocabulary size.
 """
 
@@ -39,7 +36,6 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import torch
 
-from ..cells import LSTM_KINDS
 
 # On a CPU, NumPy's step is faster up to about this many streams, PyTorch's above.
 # A 2x512 LSTM on the 2-core development machine, chars/s NumPy / PyTorch, two
@@ -52,86 +48,29 @@ from ..cells import LSTM_KINDS
 NUMPY_MAX_BATCH_ON_CPU = 64
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _layer_norm(x: np.ndarray, gain: np.ndarray, shift: Optional[np.ndarray] = None, eps: float = 1e-5) -> np.ndarray:
-    normed = (x - x.mean(axis=-1, keepdims=True)) / np.sqrt(x.var(axis=-1, keepdims=True) + eps)
-    return normed * gain + (0.0 if shift is None else shift)
-
-
-class _Layer:
-    """One layer's step. Given the embedding, the layer is the first one and reads
-    symbol ids: its input product is a per-symbol table computed once."""
+class NumpyLayer:
+    """One layer's step in NumPy: the layer's reference cell (lstmlab.reference) run on float32
+    copies of its weights in the reference's fused layout. Given the embedding, the layer is the
+    first one and reads symbol ids: its input part is a per-symbol table computed once."""
 
     def __init__(self, layer, embedding: Optional[np.ndarray]):
-        self.cell, self.hidden = layer.kind, layer.hidden_size
-        arrays = {name: p.detach().float().cpu().numpy() for name, p in layer.named_parameters()}
-        if self.cell in ("peephole", "layernorm-lstm"):
-            w_ih, self.w_hh, bias = arrays["weight_ih"], arrays["weight_hh"], arrays["bias"]
-            self.p = arrays  # peephole or layer-norm parameters, looked up by name
-        else:
-            w_ih, self.w_hh = arrays["weight_ih_l0"], arrays["weight_hh_l0"]
-            b_ih, b_hh = arrays["bias_ih_l0"], arrays["bias_hh_l0"]
-            bias = b_ih if self.cell == "gru" else b_ih + b_hh
-            self.b_hh = b_hh
-        self.w_ih, self.bias = w_ih, bias
-        self.table = self.project(embedding) if embedding is not None else None  # (V, gates)
-        # Upper layers whose two products simply add: one product over [x; h].
-        fusable = self.table is None and self.cell in ("lstm", "rnn", "peephole")
-        self.w_cat = np.ascontiguousarray(np.concatenate([w_ih, self.w_hh], axis=1)) if fusable else None
-
-    def project(self, x: np.ndarray) -> np.ndarray:
-        """The input's share of the pre-activations, bias included."""
-        if self.cell == "layernorm-lstm":
-            return _layer_norm(x @ self.w_ih.T, self.p["norm_ih.weight"]) + self.bias
-        return x @ self.w_ih.T + self.bias
+        tensors = {name: p.detach().float().cpu().numpy() for name, p in layer.named_parameters()}
+        self.cell = layer.reference
+        self.p = {name: np.ascontiguousarray(value, dtype=np.float32)
+                  for name, value in layer.reference_parameters(tensors).items()}
+        self.table = self.cell.input_part(self.p, embedding @ self.p["W"]) if embedding is not None else None  # (V, G·H)
+        # Upper layers whose two products simply add: one product of [x, h] with [W; U].
+        self.w_cat = (np.ascontiguousarray(np.concatenate([self.p["W"], self.p["U"]], axis=0))
+                      if self.table is None and self.cell.products_add else None)
 
     def step(self, x: Optional[np.ndarray], ids: np.ndarray, state):
-        """x (N, I) from the layer below, or symbol ids (N,) for the first layer."""
-        H = self.hidden
+        """x (N, I) from the layer below, or symbol ids (N,) for the first layer -> (h, new state)."""
+        h = state[0] if self.cell.has_cell_state else state
         if self.w_cat is not None:
-            h = state[0] if self.cell != "rnn" else state
-            z = np.concatenate([x, h], axis=1) @ self.w_cat.T + self.bias
-            return self.finish(z, state)
-        x_part = self.table[ids] if self.table is not None else self.project(x)
-        if self.cell == "gru":
-            h = state
-            gh = h @ self.w_hh.T + self.b_hh
-            rz = _sigmoid(x_part[:, : 2 * H] + gh[:, : 2 * H])
-            r, z = rz[:, :H], rz[:, H:]
-            n = np.tanh(x_part[:, 2 * H :] + r * gh[:, 2 * H :])
-            h = (1.0 - z) * n + z * h
-            return h, h
-        h = state[0] if self.cell != "rnn" else state
-        recurrent = h @ self.w_hh.T
-        if self.cell == "layernorm-lstm":
-            recurrent = _layer_norm(recurrent, self.p["norm_hh.weight"])
-        return self.finish(x_part + recurrent, state)
-
-    def finish(self, z: np.ndarray, state):
-        """Pre-activations z (N, gates) -> output, new state (LSTM kinds and RNN)."""
-        H = self.hidden
-        if self.cell == "rnn":
-            h = np.tanh(z)
-            return h, h
-        c = state[1]
-        if self.cell == "peephole":
-            i = _sigmoid(z[:, :H] + self.p["peephole_i"] * c)
-            f = _sigmoid(z[:, H : 2 * H] + self.p["peephole_f"] * c)
-            c = f * c + i * np.tanh(z[:, 2 * H : 3 * H])
-            o = _sigmoid(z[:, 3 * H :] + self.p["peephole_o"] * c)
-            h = o * np.tanh(c)
-            return h, (h, c)
-        gates = _sigmoid(z)  # i, f, _, o; the g slice is recomputed with tanh below
-        i, f, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 3 * H :]
-        c = f * c + i * np.tanh(z[:, 2 * H : 3 * H])
-        if self.cell == "layernorm-lstm":
-            h = o * np.tanh(_layer_norm(c, self.p["norm_cell.weight"], self.p["norm_cell.bias"]))
-        else:
-            h = o * np.tanh(c)
-        return h, (h, c)
+            x_part = self.cell.input_part(self.p, np.concatenate([x, h], axis=1) @ self.w_cat)
+            return self.cell.pointwise(self.p, x_part, 0.0, state)
+        x_part = self.table[ids] if self.table is not None else self.cell.input_part(self.p, x @ self.p["W"])
+        return self.cell.pointwise(self.p, x_part, h @ self.p["U"], state)
 
 
 def numpy_steps_faster(device: torch.device, batch: int) -> bool:
@@ -199,9 +138,9 @@ class NumpyStepper(Stepper):
         cfg = model.config
         to_np = lambda t: t.detach().float().cpu().numpy()  # noqa: E731
         embedding = to_np(model.embedding.weight)
-        self.layers = [_Layer(layer, embedding if i == 0 else None) for i, layer in enumerate(model.rnn.layers)]
+        self.layers = [NumpyLayer(layer, embedding if i == 0 else None) for i, layer in enumerate(model.rnn.layers)]
         self.head = head
-        two_part = cfg.cell in LSTM_KINDS
+        two_part = self.layers[0].cell.has_cell_state
         # Per layer: (h, c) for the LSTM kinds, h otherwise, each (N, H).
         self.state = []
         for i, size in enumerate(cfg.hidden_sizes):
@@ -263,7 +202,7 @@ class TorchStepper(Stepper):
             return hidden[:, 0]
 
     def add_rows(self, state, rows: int) -> None:
-        sizes, two_part = self.model.config.hidden_sizes, self.model.config.cell in LSTM_KINDS
+        sizes, two_part = self.model.config.hidden_sizes, self.model.rnn.layers[0].has_cell_state()
         with torch.inference_mode():
             if state is None:
                 state = [tuple(torch.zeros(1, 1, size, device=self.device) for _ in range(1 + two_part))

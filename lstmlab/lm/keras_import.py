@@ -63,6 +63,7 @@ import numpy as np
 import torch
 
 from .. import checkpoint
+from ..cells import CELLS, cell_class
 from ..checkpoint import PathLike
 from ..config import TrainConfig
 from ..errors import LstmlabError
@@ -76,8 +77,11 @@ from .trained import LanguageModel, load
 
 UNKNOWN_BIAS = -1e4  # the unknown symbol's output bias when the Keras model has no output for it
 
-_RECURRENT = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn"}
-_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+
+def recurrent_kinds() -> dict[str, str]:
+    """Keras layer class -> lstmlab cell kind, for every cell that declares one (cells.py)."""
+    return {layer.keras_class: kind for kind, layer in CELLS.items() if layer.keras_class}
+
 # Layers that do nothing when a trained model generates.
 _INACTIVE = {"InputLayer", "Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout"}
 _LOGIT_ACTIVATIONS = {None, "linear", "softmax", "log_softmax"}  # each keeps the argmax and, after softmax, the probabilities
@@ -298,8 +302,8 @@ def plan_import(model: KerasModel) -> Plan:
                                    f"which lstmlab cannot reproduce; retrain with mask_zero=False")
             _need_weights(layer, 1, where, label)
             embedding = layer
-        elif kind in _RECURRENT:
-            cell = _RECURRENT[kind]
+        elif kind in recurrent_kinds():
+            cell = recurrent_kinds()[kind]
             if recurrent and recurrent[0].class_name != kind:
                 raise LstmlabError(f"{where}: {label} mixes cell types ({recurrent[0].class_name} then {kind}); "
                                    f"lstmlab's layers all share one cell type")
@@ -330,7 +334,7 @@ def plan_import(model: KerasModel) -> Plan:
         raise LstmlabError(f"{where} applies softmax twice to its output; lstmlab can import only one")
 
     # Shapes: each layer must read what the one before it writes.
-    cell = _RECURRENT[recurrent[0].class_name]
+    cell = recurrent_kinds()[recurrent[0].class_name]
     first_inputs = recurrent[0].weights[0].shape[0]
     if embedding is not None:
         table = embedding.weights[0]
@@ -374,14 +378,9 @@ def _check_recurrent(layer: KerasLayer, cell: str, where: Path, label: str) -> N
     act = _activation(cfg.get("activation", "tanh"))
     if act != "tanh":
         raise LstmlabError(f"{where}: {label} uses activation {act!r}; lstmlab's {cell} cells use tanh, so it cannot be imported")
-    if cell != "rnn":
-        rec = _activation(cfg.get("recurrent_activation", "sigmoid"))
-        if rec != "sigmoid":
-            raise LstmlabError(f"{where}: {label} uses recurrent_activation {rec!r}; lstmlab's gates use sigmoid "
-                               f"(old Keras defaulted to hard_sigmoid: retrain with recurrent_activation='sigmoid')")
-    if cell == "gru" and not cfg.get("reset_after", True):
-        raise LstmlabError(f"{where}: {label} has reset_after=False, a GRU variant PyTorch does not implement; "
-                           f"retrain with reset_after=True (the Keras default)")
+    problem = cell_class(cell).keras_problem(cfg)  # what this cell kind cannot import (its gates' activation...)
+    if problem:
+        raise LstmlabError(f"{where}: {label} {problem}")
     if cfg.get("go_backwards"):
         raise LstmlabError(f"{where}: {label} has go_backwards=True (it reads the text right to left); lstmlab reads left to right")
     if cfg.get("return_state"):
@@ -392,12 +391,11 @@ def _check_recurrent(layer: KerasLayer, cell: str, where: Path, label: str) -> N
 
 
 def _check_shapes(layer: KerasLayer, cell: str, inputs: int, units: int, where: Path) -> None:
-    gates = _GATES[cell] * units
+    gates = len(cell_class(cell).reference.gates) * units
     kernel, recurrent = layer.weights[0], layer.weights[1]
-    bias_shapes = {(gates,)} if cell != "gru" else {(2, gates)}
     ok = kernel.shape == (inputs, gates) and recurrent.shape == (units, gates)
     if len(layer.weights) > 2:
-        ok = ok and layer.weights[2].shape in bias_shapes
+        ok = ok and layer.weights[2].shape == cell_class(cell).keras_bias_shape(units)
     if not ok:
         shapes = ", ".join(str(w.shape) for w in layer.weights)
         raise LstmlabError(f"{where}: layer {layer.name!r} ({layer.class_name} {units}) has weights of shapes {shapes}, "
@@ -422,20 +420,13 @@ def _symbol_rows(keras_rows: np.ndarray, n: int, unknown_fill: float = 0.0) -> n
 
 
 def _recurrent_tensors(layer: KerasLayer, cell: str) -> dict[str, np.ndarray]:
-    """One Keras recurrent layer -> PyTorch's weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0."""
+    """One Keras recurrent layer -> the lstmlab layer's parameters (the cell's own conversion, cells.py)."""
+    layer_class = cell_class(cell)
     units = int(layer.config["units"])
     kernel, recurrent = layer.weights[0], layer.weights[1]
-    gates = _GATES[cell] * units
-    bias = layer.weights[2] if len(layer.weights) > 2 else np.zeros((2, gates) if cell == "gru" else gates, np.float32)
-    if cell == "gru":
-        # Keras orders the gates z, r, h; PyTorch r, z, n.
-        order = np.concatenate([np.arange(units, 2 * units), np.arange(units), np.arange(2 * units, 3 * units)])
-        kernel, recurrent, bias = kernel[:, order], recurrent[:, order], bias[:, order]
-        bias_ih, bias_hh = bias[0], bias[1]
-    else:
-        # LSTM: Keras' i, f, c, o is PyTorch's i, f, g, o. One Keras bias; PyTorch adds two.
-        bias_ih, bias_hh = bias, np.zeros_like(bias)
-    return {"weight_ih_l0": kernel.T, "weight_hh_l0": recurrent.T, "bias_ih_l0": bias_ih, "bias_hh_l0": bias_hh}
+    bias = (layer.weights[2] if len(layer.weights) > 2
+            else np.zeros(layer_class.keras_bias_shape(units), np.float32))
+    return layer_class.keras_tensors(kernel, recurrent, bias)
 
 
 def convert(plan: Plan, n: int) -> tuple[ModelConfig, dict[str, np.ndarray]]:

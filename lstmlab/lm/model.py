@@ -74,7 +74,7 @@ class RecurrentLM(nn.Module):
 
     def trace(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State, list[Gates]]:
         """ids (B, T) -> logits (B, T, V), new state, and per layer the gate values
-        {name: (B, T, H)} that the cells computed on the way (cells.GATE_NAMES).
+        {name: (B, T, H)} that the cells computed on the way (each cell's declared signals, cells.py).
         Runs on the model's device; returns CPU tensors."""
         self.eval()
         with torch.inference_mode():

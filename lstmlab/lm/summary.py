@@ -15,11 +15,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..cells import cell_class
 from .config import ModelConfig
 from .model import RecurrentLM
-
-_KIND_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN", "peephole": "PeepholeLSTM",
-               "layernorm-lstm": "LayerNormLSTM"}
 
 
 @dataclass(frozen=True)
@@ -47,12 +45,10 @@ def count_layers(config: ModelConfig) -> list[LayerCount]:
         rows.append(LayerCount("embedding", "Embedding", config.embed_dim, *[_trainable(model.embedding)] * 2))
     for index, layer in enumerate(model.rnn.layers, start=1):
         held = _trainable(layer)
-        kind = _KIND_NAMES[config.cell]
-        if config.cell in ("lstm", "rnn"):
-            rows.append(LayerCount(f"{config.cell}_{index}", kind, layer.hidden_size,
-                                   held - layer.bias_hh_l0.numel(), held, "PyTorch adds a second bias vector"))
-        else:
-            rows.append(LayerCount(f"{config.cell}_{index}", kind, layer.hidden_size, held, held))
+        # Parameters that act only in a sum with another (PyTorch's second bias), which Keras does not count.
+        extra = sum(p.numel() for name, p in layer.named_parameters() if name in layer.keras_count_excludes)
+        rows.append(LayerCount(f"{config.cell}_{index}", layer.title, layer.hidden_size, held - extra, held,
+                               "PyTorch adds a second bias vector" if extra else ""))
     if config.tie_embeddings:
         head = _trainable(model.head, frozenset({"weight"}))
         rows.append(LayerCount("head", "Dense", config.vocab_size, head, head, "weight shared with the embedding"))
@@ -79,7 +75,9 @@ def format_summary(config: ModelConfig, title: str = "") -> str:
     lines += [rule, fmt(header), rule, *(fmt(line) for line in table[1:]), rule,
               f"Total params: {total:,} (one bias per gate, as Keras counts)"]
     if torch_total != total:
-        lines.append(f"PyTorch holds {torch_total:,}: nn.{'LSTM' if config.cell == 'lstm' else 'RNN'} keeps two bias "
+        torch_class = next((base.__name__ for base in cell_class(config.cell).__mro__
+                            if base.__module__.startswith("torch.nn")), "Module")
+        lines.append(f"PyTorch holds {torch_total:,}: nn.{torch_class} keeps two bias "
                      f"vectors (b_ih, b_hh) that act only as their sum, {torch_total - total:,} more numbers for the same model.")
     notes = sorted({r.note for r in rows if r.note and r.torch_params == r.params})
     lines += [f"Note: {note}." for note in notes]

@@ -1,7 +1,20 @@
-"""The base class of the reference cells: parameter checks, the loop over time, and BPTT's loop.
+"""The base class of the reference cells: the fused parameter layout, the loop over time, and BPTT's loop.
 
-Each cell file (rnn.py, lstm.py, gru.py, peephole.py) subclasses ``Cell`` and
-writes one time step forward (``step``) and backward (``step_backward``).
+Every cell is written over the same layout: one input matrix W (I, G·H) and one recurrent
+matrix U (H, G·H) whose G column blocks are the gates (in ``gates`` order), one bias b (G·H,),
+and whatever vectors the cell adds. A step is
+
+    xw = x_t W                                  the input product, every gate at once
+    hu = h_{t-1} U                              the recurrent product
+    x_part = input_part(xw)                     usually xw + b (the layer-norm LSTM normalises first)
+    h_t, state_t = pointwise(x_part, hu, state_{t-1})    the cell's own equations
+
+so a cell file writes only ``input_part`` and ``pointwise`` (and their backward steps); the two
+products, their gradients and the loops live here. The equations are static functions of the
+parameter dict ``p``: the float64 oracle below calls them with a ``record`` dict that keeps every
+intermediate for the backward pass, and lstmlab's NumPy generation stepper calls the very same
+functions in float32 with ``record=None`` (and a per-symbol table of ``input_part`` for the first
+layer, where x_t is an embedding row).
 """
 
 from __future__ import annotations
@@ -10,7 +23,7 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
-from .common import Array, State, Trace, check_torch_layer
+from .common import Array, State, Trace
 
 __all__ = ["Cell"]
 
@@ -18,32 +31,43 @@ __all__ = ["Cell"]
 class Cell:
     """What all reference cells share: parameter checks, the loop over time, and BPTT's loop.
 
-    A subclass says which parameters it has (``param_shapes``) and writes the
-    two halves of one time step: ``step`` (the equations) and ``step_backward``
-    (the same equations differentiated, in reverse order).
+    A subclass names its gate blocks (``gates``), its extra vectors (``extra_shapes``) and writes
+    the step's equations (``pointwise``, and ``input_part`` if it is not xw + b) with their
+    backward steps.
     """
 
     name = ""
+    # The column blocks of W, U and b, in order. The LSTM kinds use PyTorch's i, f, c, o.
+    gates: tuple[str, ...] = ()
     has_cell_state = False  # True for the LSTM kinds: the state is (h, C)
+    # True when pointwise reads x_part and hu only through their sum and input_part is xw + b:
+    # then x_t W + h_{t-1} U is one product of [x_t, h_{t-1}] with [W; U], which a generation
+    # step at batch 1 takes in one call instead of two.
+    products_add = True
 
     # -- parameters ------------------------------------------------------
 
     @classmethod
+    def extra_shapes(cls, hidden_size: int) -> dict[str, tuple[int, ...]]:
+        """The cell's parameters beyond W, U and b (peepholes, norm gains...)."""
+        return {}
+
+    @classmethod
     def param_shapes(cls, input_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
-        raise NotImplementedError
+        width = len(cls.gates) * hidden_size
+        return {"W": (input_size, width), "U": (hidden_size, width), "b": (width,), **cls.extra_shapes(hidden_size)}
 
     def __init__(self, params: Mapping[str, Any], dtype: Any = np.float64):
         """Take the parameters from a dict {name: array}; each is copied as ``dtype``.
 
-        The sizes are read from the arrays; every name in ``param_shapes``
-        must be present with a consistent shape, and nothing else.
+        The sizes are read from W (input, gates × hidden); every name in ``param_shapes`` must be
+        present with a consistent shape, and nothing else.
         """
         self.dtype = np.dtype(dtype)
         params = {name: np.array(value, dtype=self.dtype) for name, value in params.items()}
-        probe = next(iter(self.param_shapes(1, 1)))  # a W-type parameter, shape (I, H)
-        if probe not in params or params[probe].ndim != 2:
-            raise ValueError(f"{type(self).__name__} needs a 2-D parameter {probe!r} of shape (input, hidden)")
-        self.input_size, self.hidden_size = params[probe].shape
+        if "W" not in params or params["W"].ndim != 2 or params["W"].shape[1] % len(self.gates):
+            raise ValueError(f"{type(self).__name__} needs a 2-D parameter 'W' of shape (input, {len(self.gates)} × hidden)")
+        self.input_size, self.hidden_size = params["W"].shape[0], params["W"].shape[1] // len(self.gates)
         expected = self.param_shapes(self.input_size, self.hidden_size)
         missing, extra = sorted(set(expected) - set(params)), sorted(set(params) - set(expected))
         if missing or extra:
@@ -65,8 +89,50 @@ class Cell:
         shapes = cls.param_shapes(input_size, hidden_size)
         return cls({name: rng.uniform(-scale, scale, size=shape) for name, shape in shapes.items()})
 
+    @classmethod
+    def from_gates(cls, per_gate: Mapping[str, Any], dtype: Any = np.float64):
+        """A cell from one array per gate, as the equations are written: "W_f" (I, H), "U_f" (H, H),
+        "b_f" (H,) for each gate f of ``gates``, plus the extra vectors under their own names."""
+        fused = {kind: np.concatenate([np.asarray(per_gate[f"{kind}_{g}"], dtype=dtype) for g in cls.gates], axis=-1)
+                 for kind in ("W", "U", "b")}
+        per_gate_names = {f"{kind}_{g}" for kind in ("W", "U", "b") for g in cls.gates}
+        rest = {name: value for name, value in per_gate.items() if name not in per_gate_names}
+        return cls({**fused, **rest}, dtype=dtype)
+
+    def gate(self, name: str, gate: str) -> Array:
+        """One gate's block of W, U or b: ``cell.gate("W", "f")`` is W_f (I, H), a view."""
+        k, H = self.gates.index(gate), self.hidden_size
+        return self.params[name][..., k * H:(k + 1) * H]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(input_size={self.input_size}, hidden_size={self.hidden_size})"
+
+    # -- the equations of one step (static: the generation stepper calls them too) --------------
+
+    @staticmethod
+    def input_part(p: Mapping[str, Array], xw: Array, record: Optional[dict] = None) -> Array:
+        """The input's share of the pre-activations, from the product xw = x_t W: xw + b."""
+        return xw + p["b"]
+
+    @staticmethod
+    def input_part_backward(p: Mapping[str, Array], record: dict, d_x_part: Array, grads: dict) -> Array:
+        """∂L/∂x_part -> ∂L/∂xw, adding to the gradients of input_part's own parameters."""
+        grads["b"] += d_x_part.sum(axis=0)
+        return d_x_part
+
+    @staticmethod
+    def pointwise(p: Mapping[str, Array], x_part: Array, hu: Array, state: State,
+                  record: Optional[dict] = None) -> tuple[Array, State]:
+        """One step's element-wise equations: (h_t, state at t) from the input's share, the
+        recurrent product hu = h_{t-1} U and the state at t-1. With a ``record`` dict, every value
+        the backward step reads is stored in it under the equations' names."""
+        raise NotImplementedError
+
+    @staticmethod
+    def pointwise_backward(p: Mapping[str, Array], record: dict, d_state: State, grads: dict):
+        """∂L/∂(state at t) -> (∂L/∂x_part, ∂L/∂hu, ∂L/∂(state at t-1) along the paths that do
+        not go through U), adding to the gradients of pointwise's own parameters."""
+        raise NotImplementedError
 
     # -- states ----------------------------------------------------------
 
@@ -86,11 +152,22 @@ class Cell:
                 raise ValueError(f"{what}: expected shape {(batch_size, self.hidden_size)}, got {p.shape}")
         return parts if self.has_cell_state else parts[0]
 
+    def hidden_of(self, state: State) -> Array:
+        return state[0] if self.has_cell_state else state
+
     # -- forward ---------------------------------------------------------
 
     def step(self, x_t: Array, state: State) -> tuple[State, dict[str, Array]]:
         """One time step: (x_t (B, I), state at t-1) -> (state at t, record of the step)."""
-        raise NotImplementedError
+        p = self.params
+        h_prev = self.hidden_of(state)
+        record: dict[str, Array] = {"x": x_t, "h_prev": h_prev}
+        if self.has_cell_state:
+            record["c_prev"] = state[1]
+        x_part = self.input_part(p, x_t @ p["W"], record)
+        h, state = self.pointwise(p, x_part, h_prev @ p["U"], state, record)
+        record["h"] = h
+        return state, record
 
     def forward(self, x: Array, state: Optional[State] = None) -> tuple[Array, State, Trace]:
         """Run the cell over a batch of sequences.
@@ -116,14 +193,19 @@ class Cell:
     # -- backward --------------------------------------------------------
 
     def step_backward(self, record: dict[str, Array], d_state: State, grads: dict[str, Array]):
-        """One step of BPTT.
+        """One step of BPTT: ∂L/∂(state at t) -> (∂L/∂x_t, ∂L/∂(state at t-1)), adding this
+        step's share to ``grads``. The products xw = x_t W and hu = h_{t-1} U give
 
-        d_state is ∂L/∂(state at t), everything the loss gets from h_t (and
-        C_t) through the outputs and through later steps. Adds this step's
-        share to the parameter gradients in ``grads`` and returns
-        (∂L/∂x_t, ∂L/∂(state at t-1)).
+            ∂L/∂W += x_tᵀ ∂L/∂xw      ∂L/∂x_t = ∂L/∂xw Wᵀ
+            ∂L/∂U += h_{t-1}ᵀ ∂L/∂hu   ∂L/∂h_{t-1} += ∂L/∂hu Uᵀ
         """
-        raise NotImplementedError
+        p = self.params
+        d_x_part, d_hu, d_prev = self.pointwise_backward(p, record, d_state, grads)
+        d_xw = self.input_part_backward(p, record, d_x_part, grads)
+        grads["W"] += record["x"].T @ d_xw
+        grads["U"] += record["h_prev"].T @ d_hu
+        d_h_prev = self.hidden_of(d_prev) + d_hu @ p["U"].T
+        return d_xw @ p["W"].T, ((d_h_prev, d_prev[1]) if self.has_cell_state else d_h_prev)
 
     def backward(self, trace: Trace, d_outputs: Optional[Array] = None,
                  d_final_state: Optional[State] = None) -> dict[str, Array]:
@@ -170,53 +252,3 @@ class Cell:
         else:
             grads["h0"] = d_state
         return grads
-
-    # -- PyTorch layouts -------------------------------------------------
-
-    @classmethod
-    def params_from_torch_layout(cls, tensors: Mapping[str, Any]) -> dict[str, Array]:
-        """PyTorch parameters {torch name: array} -> this cell's parameter dict."""
-        raise NotImplementedError
-
-    def torch_layout(self, values: Optional[Mapping[str, Array]] = None, gradient: bool = False) -> dict[str, Array]:
-        """This cell's parameters (or gradients, see below) in the PyTorch layer's layout.
-
-        values: a dict with this cell's parameter names, default ``self.params``.
-
-        PyTorch adds two biases where the equations have one (b = b_ih + b_hh).
-        With gradient=False the whole bias goes to b_ih and b_hh is zero: any
-        split gives the same layer. With gradient=True, ``values`` are
-        gradients ∂L/∂p (as ``backward`` returns) and the result is the
-        gradient with respect to PyTorch's parameters; by the chain rule
-        through b = b_ih + b_hh, both get ∂L/∂b.
-        """
-        raise NotImplementedError
-
-    @classmethod
-    def _torch_layer_class(cls):
-        from lstmlab.cells import make_layer
-
-        return lambda input_size, hidden_size: make_layer(cls.name, input_size, hidden_size)
-
-    @classmethod
-    def _check_torch_layer(cls, layer) -> None:
-        check_torch_layer(layer, cls.name)
-
-    @classmethod
-    def from_torch(cls, layer, dtype: Any = np.float64):
-        """A reference cell with a PyTorch layer's current weights."""
-        cls._check_torch_layer(layer)
-        tensors = {name: p.detach().cpu().double().numpy() for name, p in layer.named_parameters()}
-        return cls(cls.params_from_torch_layout(tensors), dtype=dtype)
-
-    def to_torch(self):
-        """A new PyTorch layer (batch-first, float64 if this cell is) with this cell's weights."""
-        import torch
-
-        layer = self._torch_layer_class()(self.input_size, self.hidden_size)
-        layer = layer.to(torch.from_numpy(np.zeros(0, dtype=self.dtype)).dtype)
-        with torch.no_grad():
-            named = dict(layer.named_parameters())
-            for name, value in self.torch_layout().items():
-                named[name].copy_(torch.from_numpy(value))
-        return layer

@@ -1,5 +1,5 @@
-"""What the reference cells share: array types, σ and tanh with their derivatives, the trace
-of a forward pass, and the converters between the equations' parameters and PyTorch's layout.
+"""What the reference cells share: array types, σ, tanh and layer normalisation with their
+derivatives, and the trace of a forward pass.
 
     σ(a) = 1 / (1 + exp(-a))
     σ'(a) = σ(a) (1 - σ(a))        tanh'(a) = 1 - tanh(a)²
@@ -10,16 +10,18 @@ The base class that runs a cell over time and back again is in ``base.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 
-__all__ = ["Array", "State", "Trace", "check_torch_layer", "d_sigmoid", "d_tanh", "sigmoid", "split", "stack",
-           "unstack", "zeros_like_bias"]
+__all__ = ["Array", "LAYER_NORM_EPS", "State", "Trace", "blocks", "d_layer_norm", "d_sigmoid", "d_tanh", "layer_norm",
+           "sigmoid"]
 
 Array = np.ndarray
 # The recurrent state: h alone, or the pair (h, C) for the LSTM kinds.
 State = Union[Array, tuple[Array, Array]]
+# PyTorch's nn.LayerNorm default.
+LAYER_NORM_EPS = 1e-5
 
 
 def sigmoid(a: Array) -> Array:
@@ -80,49 +82,20 @@ class Trace:
         return "\n".join(lines)
 
 
-# -- helpers for PyTorch's stacked layout ---------------------------------
-#
-# PyTorch keeps one matrix per layer with the gates stacked as row blocks,
-# each block in column-vector form (H, I). The equations here use row
-# vectors, so each block is transposed.
-
-def unstack(matrix: Array, gates: tuple[str, ...], prefix: str) -> dict[str, Array]:
-    """(k·H, n) torch matrix -> {prefix_gate: (n, H)} for k gates."""
-    hidden = matrix.shape[0] // len(gates)
-    return {f"{prefix}_{g}": matrix[k * hidden:(k + 1) * hidden].T.copy() for k, g in enumerate(gates)}
+def layer_norm(a: Array, eps: float = LAYER_NORM_EPS) -> tuple[Array, Array]:
+    """Layer normalisation without gain or shift over the last axis: (â, 1/std) with
+    â = (a - mean(a)) / sqrt(var(a) + eps), the variance taken over the H values, not H - 1."""
+    inv_std = 1.0 / np.sqrt(a.var(axis=-1, keepdims=True) + eps)
+    return (a - a.mean(axis=-1, keepdims=True)) * inv_std, inv_std
 
 
-def stack(values: Mapping[str, Array], gates: tuple[str, ...], prefix: str) -> Array:
-    """{prefix_gate: (n, H)} -> the (k·H, n) torch matrix (or the (k·H,) vector for biases)."""
-    return np.concatenate([values[f"{prefix}_{g}"].T for g in gates], axis=0)
+def d_layer_norm(d_normed: Array, normed: Array, inv_std: Array) -> Array:
+    """∂L/∂a from ∂L/∂â:  (d - mean(d) - â ⊙ mean(d ⊙ â)) / std, each mean over the last axis."""
+    return inv_std * (d_normed - d_normed.mean(axis=-1, keepdims=True)
+                      - normed * (d_normed * normed).mean(axis=-1, keepdims=True))
 
 
-def split(vector: Array, gates: tuple[str, ...], prefix: str) -> dict[str, Array]:
-    hidden = vector.shape[0] // len(gates)
-    return {f"{prefix}_{g}": vector[k * hidden:(k + 1) * hidden].copy() for k, g in enumerate(gates)}
-
-
-def check_torch_layer(layer, kind) -> None:
-    """The converters read a single-layer, one-direction layer of the right class."""
-    import torch
-
-    from lstmlab.cells import PeepholeLSTM as TorchPeephole
-
-    expected = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "peephole": TorchPeephole}[kind]
-    if not isinstance(layer, expected):
-        raise TypeError(f"expected a {expected.__module__}.{expected.__name__}, got {type(layer).__name__}")
-    if not isinstance(layer, torch.nn.RNNBase):
-        return
-    if layer.num_layers != 1 or layer.bidirectional:
-        raise ValueError("only single-layer, one-direction layers can be converted")
-    if getattr(layer, "proj_size", 0):
-        raise ValueError("LSTM projections (proj_size > 0) have no reference cell")
-    if kind == "rnn" and layer.nonlinearity != "tanh":
-        raise ValueError("the reference Elman RNN uses tanh, this layer uses " + layer.nonlinearity)
-
-
-def zeros_like_bias(tensors: Mapping[str, Any], name: str, like: str) -> Array:
-    """A bias, or zeros for a layer built with bias=False."""
-    if name in tensors:
-        return np.asarray(tensors[name])
-    return np.zeros(np.asarray(tensors[like]).shape[0])
+def blocks(a: Array, count: int) -> list[Array]:
+    """The last axis cut into `count` equal gate blocks (views, not copies)."""
+    width = a.shape[-1] // count
+    return [a[..., k * width:(k + 1) * width] for k in range(count)]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import lstmlab
-from lstmlab.cells import GATE_NAMES
+from lstmlab.cells import CELLS
 from lstmlab.inspect.inspection import Inspection, find_units, text_features
 
 
@@ -60,7 +60,7 @@ def test_inspect_agrees_with_the_models_forward_pass(lm):
     text = "ROMEO:\nBut soft, what light"
     seen = lm.inspect(text)
     assert len(seen) == len(text) and len(seen.gates) == 2
-    assert set(seen.gates[0]) == set(GATE_NAMES["lstm"]) and seen.gates[1]["hidden"].shape == (len(text), 16)
+    assert set(seen.gates[0]) == set(CELLS["lstm"].signal_names()) and seen.gates[1]["hidden"].shape == (len(text), 16)
     ids = torch.from_numpy(lm.vocab.encode(text)).long()[None]
     with torch.no_grad():
         logits, state = lm.model(ids)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from lstmlab.cells import LSTM_KINDS, dropout_mask, make_layer
+from lstmlab.cells import CELLS, dropout_mask, make_layer
 from lstmlab.checkpoint import LAST
 from lstmlab.config import CELLS
 from lstmlab.lm.config import ModelConfig, RunConfig
@@ -29,7 +29,7 @@ def _layer_and_input(cell, p=P, dtype=torch.float64):
         for w in layer.parameters():
             w.add_(0.3 * torch.randn_like(w))
     x = torch.randn(BATCH, STEPS, INPUTS, dtype=dtype)
-    parts = 2 if cell in LSTM_KINDS else 1
+    parts = 2 if CELLS[cell].has_cell_state() else 1
     state = tuple(torch.randn(1, BATCH, HIDDEN, dtype=dtype) for _ in range(parts))
     return layer, x, state
 
