@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN ?= runs/demo
 
-.PHONY: demo test install browser clean docs
+.PHONY: demo test test-quick install browser clean docs
 
 # The stamp file re-installs whenever pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -28,6 +28,11 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest -q
+
+# The quick loop while editing: everything but the tests marked slow (torchrun, Chromium, real servers, CLI
+# runs that train). Run `make test` before pushing.
+test-quick: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV) runs .cache

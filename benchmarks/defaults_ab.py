@@ -5,7 +5,10 @@ Runs, one after the other and never at the same time, with nothing but the budge
 - race: the 6-second seed race (§1b: crime_and_punishment.txt cleaned as seed 000 does,
   `--minutes 0.1 --hidden 128`, validated on the Keras recipe's held-out characters), final loss,
   --race-rounds times (a 6-second run varies from run to run);
-- wikitext: `benchmarks/standard_lm.py --minutes 10 --recipe defaults --no-example` (§17), test ppl.
+- wikitext: `benchmarks/standard_lm.py --minutes 10 --recipe defaults --no-example` (§17), test ppl;
+- minute: the race's text and model at budgets of 0.2, 0.3 and 0.75 minutes, each with the rate the
+  tree chooses and with the rate of the fitted formula that the preset table replaced,
+  3e-3 * (1 / minutes) ** 0.82 capped at 0.02 (--race-rounds seeds each).
 
 --tree names the lstmlab to measure: "current" (this working tree) or a git ref, checked out as
 a worktree in a temporary folder and imported first (PYTHONPATH) by every child process. The
@@ -28,7 +31,8 @@ from common import DEFAULT_TEXT, REPO, clean_corpus, lstmlab_val_fraction, machi
     validation_split_at, write_json
 
 TINY = "/work/shared/data/text/tiny_shakespeare.txt"
-FIGURES = ("tiny", "race", "wikitext")
+FIGURES = ("tiny", "race", "wikitext", "minute")
+MINUTE_BUDGETS = (0.2, 0.3, 0.75)
 
 
 def run(cmd: list, env: dict, log: list, cwd: Path) -> float:
@@ -89,22 +93,36 @@ def main() -> None:
             vals = validations(out)
             result["tiny"] = {"best_val_loss": min(r["val_loss"] for r in vals), "final_val_loss": vals[-1]["val_loss"],
                               "steps": vals[-1]["step"], "config": json.loads((out / "config.json").read_text())}
-        if "race" in figures:
+        if "race" in figures or "minute" in figures:
             text = clean_corpus(DEFAULT_TEXT)
             _, windows, _, starts = seed_windows(text)
             val_start = int(starts[validation_split_at(len(windows))])
             clean = work / "crime_and_punishment.clean.txt"
             clean.write_text(text, encoding="utf-8")
             fraction, _ = lstmlab_val_fraction(len(text), val_start)
+            race = [python, "-m", "lstmlab", "train", clean, "--val-fraction", repr(fraction), "--no-strip-gutenberg",
+                    "--no-progress", "--eval-chars", "0", "--hidden", "128"]
+        if "race" in figures:
             rounds = []
             for round_ in range(args.race_rounds):
                 out = work / f"race{round_}"
-                run([python, "-m", "lstmlab", "train", clean, "--out", out, "--minutes", "0.1", "--val-fraction",
-                     repr(fraction), "--no-strip-gutenberg", "--no-progress", "--eval-chars", "0", "--seed", "0",
-                     "--hidden", "128"], env, log, work)
+                run([*race, "--out", out, "--minutes", "0.1", "--seed", "0"], env, log, work)
                 vals = validations(out)
                 rounds.append({"final_val_loss": vals[-1]["val_loss"], "steps": vals[-1]["step"]})
             result["race"] = {"rounds": rounds, "train": json.loads((work / "race0" / "config.json").read_text())["train"]}
+        if "minute" in figures:
+            rows = []
+            for minutes in MINUTE_BUDGETS:
+                formula = float(f"{min(2e-2, 3e-3 * (1 / minutes) ** 0.82):.2g}")
+                for seed in range(args.race_rounds):
+                    for label, extra in (("chosen", []), ("formula", ["--lr", repr(formula)])):
+                        out = work / f"minute-{minutes}-{label}-{seed}"
+                        run([*race, "--out", out, "--minutes", str(minutes), "--seed", str(seed), *extra], env, log, work)
+                        vals = validations(out)
+                        lr = json.loads((out / "config.json").read_text())["train"]["lr"]
+                        rows.append({"minutes": minutes, "rate": label, "lr": lr, "seed": seed,
+                                     "final_val_loss": vals[-1]["val_loss"], "steps": vals[-1]["step"]})
+            result["minute"] = rows
         if "wikitext" in figures:
             out = work / "standard_lm.json"
             run([python, "-u", REPO / "benchmarks" / "standard_lm.py", "--minutes", "10", "--recipe", "defaults",
@@ -121,6 +139,10 @@ def main() -> None:
             print(f"tiny_shakespeare 10 min: best val {row['best_val_loss']:.4f} at {row['steps']} steps")
         elif name == "race":
             print("6-second race: " + ", ".join(f"{r['final_val_loss']:.4f}" for r in row["rounds"]))
+        elif name == "minute":
+            for r in row:
+                print(f"{r['minutes']} min, {r['rate']} lr {r['lr']:g}, seed {r['seed']}: {r['final_val_loss']:.4f} "
+                      f"({r['steps']} steps)")
         else:
             print("WikiText-2 10 min: " + json.dumps({k: v.get("test_ppl") for k, v in row.items()}))
 

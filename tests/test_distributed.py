@@ -23,7 +23,8 @@ import lstmlab
 from lstmlab.checkpoint import BEST, LAST
 from tests.helpers import shared_file
 
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="this torch has no torch.distributed")
+pytestmark = [pytest.mark.skipif(not torch.distributed.is_available(), reason="this torch has no torch.distributed"),
+              pytest.mark.slow]  # torchrun processes: about 130 s
 
 # Same global batch, no dropout, fp32: one process and two must give the same weights.
 EXACT = ["--precision", "fp32", "--no-progress"]

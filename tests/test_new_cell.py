@@ -188,8 +188,10 @@ def _serve_and_ask(run) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    # log_config=None: leave this process's logging alone (uvicorn's own config would point its
+    # handlers at the test's captured stderr, which is closed after the test).
     server = uvicorn.Server(uvicorn.Config(create_app(load_served([f"toy={run}"])), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+                                           log_config=None, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

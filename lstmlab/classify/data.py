@@ -37,6 +37,7 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from .config import LabelledDataConfig
+from .splits import sklearn_folds, sklearn_split, stratified_folds, stratified_split
 from ..errors import LstmlabError
 
 SPLIT_NAMES = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val", "dev": "val"}
@@ -376,42 +377,6 @@ def sort_labels(labels: Iterable[str]) -> list[str]:
 # ---------------------------------------------------------------------------
 
 
-def stratified_split(labels: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
-    """Indices of len(fractions) held-out parts and the rest (last), each class
-    shared out in the same proportions; each part sorted (data order kept)."""
-    rng = np.random.default_rng(seed)
-    parts: list[list[int]] = [[] for _ in range(len(fractions) + 1)]
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        members = members[rng.permutation(len(members))]
-        n, start = len(members), 0
-        for k, fraction in enumerate(fractions):
-            # Every class gives each held-out part at least one example when it
-            # can spare one and still keep one for training.
-            take = int(round(n * fraction))
-            if fraction > 0 and take == 0 and n - start > 1:
-                take = 1
-            take = min(take, max(n - start - 1, 0))
-            parts[k].extend(members[start:start + take].tolist())
-            start += take
-        parts[-1].extend(members[start:].tolist())
-    return [np.array(sorted(p), dtype=np.int64) for p in parts]
-
-
-def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
-    """k disjoint parts covering every index, each class dealt evenly over them."""
-    rng = np.random.default_rng(seed)
-    parts: list[list[int]] = [[] for _ in range(folds)]
-    offset = 0
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        members = members[rng.permutation(len(members))]
-        for j, index in enumerate(members.tolist()):
-            parts[(j + offset) % folds].append(index)
-        offset += len(members)  # the next class starts where this one stopped, so fold sizes stay even
-    return [np.array(sorted(p), dtype=np.int64) for p in parts]
-
-
 @dataclass
 class Split:
     train: Labelled
@@ -422,7 +387,8 @@ class Split:
 
 def split_data(data: Labelled, cfg: LabelledDataConfig) -> Split:
     """Train/validation/test parts: given files, the source's own train/ and test/
-    folders, a k-fold's fold, or stratified fractions drawn with cfg.split_seed."""
+    folders, a k-fold's fold, or stratified fractions drawn with cfg.split_seed, by the
+    splitter cfg.split_version names (splits.py: 1 for runs saved before it existed, 2 now)."""
     classes = check_classes(data)
     y = np.array([classes.index(label) for label in data.labels])
     test: Optional[Labelled] = None
@@ -449,17 +415,24 @@ def split_data(data: Labelled, cfg: LabelledDataConfig) -> Split:
     if cfg.folds:
         if test is not None:
             raise LstmlabError(f"{data.source} comes with its own test set; --folds splits one set only")
-        folds = stratified_folds(y[pool], cfg.folds, cfg.split_seed)
+        folds = (stratified_folds if cfg.split_version == 1 else sklearn_folds)(y[pool], cfg.folds, cfg.split_seed)
         test_index = pool[folds[cfg.fold]]
         test = data.subset(test_index)
         pool = np.setdiff1d(pool, test_index)
         how.append(f"test: fold {cfg.fold} of {cfg.folds} stratified folds, seed {cfg.split_seed} ({len(test)})")
-    fractions = []
+    fractions, flags = [], []
     if val is None:
         fractions.append(cfg.val_fraction)
+        flags.append("--val-fraction")
     if test is None:
         fractions.append(cfg.test_fraction)
-    held = stratified_split(y[pool], tuple(fractions), cfg.split_seed) if fractions else [np.arange(len(pool))]
+        flags.append("--test-fraction")
+    if not fractions:
+        held = [np.arange(len(pool))]
+    elif cfg.split_version == 1:  # runs saved before split_version: their parts as they were drawn
+        held = stratified_split(y[pool], tuple(fractions), cfg.split_seed)
+    else:
+        held = sklearn_split(y[pool], tuple(fractions), cfg.split_seed, flags)
     parts = [pool[p] for p in held]
     k = 0
     if val is None:

@@ -4,6 +4,7 @@ the confusion matrix, printed as text and drawn as a PNG."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -12,7 +13,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Report:
-    """Scores of predictions against true classes (indices into `classes`)."""
+    """Scores of predictions against true classes (indices into `classes`), computed with
+    scikit-learn's metrics (zero_division=0: a class never predicted, or absent from the
+    truth, scores 0 where its share would divide by zero)."""
 
     classes: tuple[str, ...]
     confusion: np.ndarray  # (C, C) int: rows true class, columns predicted
@@ -22,9 +25,34 @@ class Report:
     def of(cls, classes: Sequence[str], truth: Sequence[int], predicted: Sequence[int],
            loss: Optional[float] = None) -> "Report":
         C = len(classes)
-        matrix = np.zeros((C, C), dtype=np.int64)
-        np.add.at(matrix, (np.asarray(truth, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
+        truth, predicted = np.asarray(truth, dtype=np.int64), np.asarray(predicted, dtype=np.int64)
+        if truth.shape != predicted.shape or ((truth < 0) | (truth >= C) | (predicted < 0) | (predicted >= C)).any():
+            raise ValueError(f"Report.of needs as many predictions as true classes, each an index below {C}")
+        if not len(truth):  # scikit-learn refuses empty inputs
+            return cls(tuple(classes), np.zeros((C, C), dtype=np.int64), loss)
+        from sklearn.metrics import confusion_matrix  # here: scikit-learn takes a second to import
+
+        matrix = confusion_matrix(truth, predicted, labels=np.arange(C)).astype(np.int64)
         return cls(tuple(classes), matrix, loss)
+
+    @cached_property
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(true class, predicted class) of every example the confusion matrix counts, grouped
+        by cell: what scikit-learn's metrics read."""
+        C = len(self.classes)
+        counts = np.asarray(self.confusion, dtype=np.int64).ravel()
+        return np.repeat(np.repeat(np.arange(C), C), counts), np.repeat(np.tile(np.arange(C), C), counts)
+
+    @cached_property
+    def _scores(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-class precision, recall and F1 (0 for a class never predicted or never true)."""
+        C = len(self.classes)
+        if not self.count:
+            return np.zeros(C), np.zeros(C), np.zeros(C)
+        from sklearn.metrics import precision_recall_fscore_support
+
+        p, r, f, _ = precision_recall_fscore_support(*self._pairs, labels=np.arange(C), zero_division=0)
+        return np.asarray(p, dtype=float), np.asarray(r, dtype=float), np.asarray(f, dtype=float)
 
     @property
     def count(self) -> int:
@@ -32,29 +60,29 @@ class Report:
 
     @property
     def accuracy(self) -> float:
-        return float(np.trace(self.confusion) / max(self.count, 1))
+        from sklearn.metrics import accuracy_score
+
+        return float(accuracy_score(*self._pairs)) if self.count else 0.0
 
     @property
     def precision(self) -> np.ndarray:
-        predicted = self.confusion.sum(0)
-        return np.divide(np.diag(self.confusion), predicted, out=np.zeros(len(self.classes)), where=predicted > 0)
+        return self._scores[0].copy()
 
     @property
     def recall(self) -> np.ndarray:
-        support = self.confusion.sum(1)
-        return np.divide(np.diag(self.confusion), support, out=np.zeros(len(self.classes)), where=support > 0)
+        return self._scores[1].copy()
 
     @property
     def f1(self) -> np.ndarray:
-        p, r = self.precision, self.recall
-        return np.divide(2 * p * r, p + r, out=np.zeros(len(self.classes)), where=(p + r) > 0)
+        return self._scores[2].copy()
 
     @property
     def macro_f1(self) -> float:
         """The unweighted mean of the per-class F1 over the classes present in the truth or the predictions
         (scikit-learn's f1_score(average="macro") over the labels seen)."""
-        seen = (self.confusion.sum(0) + self.confusion.sum(1)) > 0
-        return float(self.f1[seen].mean()) if seen.any() else 0.0
+        from sklearn.metrics import f1_score
+
+        return float(f1_score(*self._pairs, average="macro", zero_division=0)) if self.count else 0.0
 
     @property
     def majority(self) -> float:

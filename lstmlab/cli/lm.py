@@ -1,5 +1,5 @@
-"""`lstmlab prepare|train|generate|evaluate|summary|inspect|import-keras|corpora`: the language-model
-commands, a thin shell over lstmlab.lm (and lstmlab.inspect for the page)."""
+"""`lstmlab prepare|train|generate|evaluate|summary|inspect|import-keras|corpora|presets`: the
+language-model commands, a thin shell over lstmlab.lm (and lstmlab.inspect for the page)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,21 @@ import argparse
 import itertools
 import math
 import sys
+import textwrap
 from pathlib import Path
 from typing import Optional
 
+from ..cells import cells_help
 from ..config import CELLS, OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 from ..errors import LstmlabError
 from ..inspect import page
-from ..lm.config import (INPUTS, LARGE_CORPUS_WORD_DEFAULTS, LARGE_CORPUS_WORDS, LEVELS, WORD_TOKENIZERS, LONG_BUDGET_DEFAULTS, LONG_BUDGET_MINUTES, OBJECTIVES, SMALL_BOOK_DEFAULTS,
-                         SMALL_BOOK_TOKENS, WORD_MODEL_DEFAULTS, WORD_TRAIN_DEFAULTS, DataConfig, ModelConfig,
-                         ObjectiveConfig, RunConfig, check_input_settings)
+from ..lm.config import (INPUTS, LEVELS, OBJECTIVES, WORD_TOKENIZERS, DataConfig, ModelConfig, ObjectiveConfig,
+                         RunConfig, check_input_settings)
 from ..lm.corpus import BUILTIN_CORPORA, load_text
 from ..lm.keras_import import import_keras
 from ..lm.summary import format_summary
-from ..lm.train import flag_text, prepare, train
+from ..lm.presets import PRESETS, TABLE_INTRO, WORD_MODEL_DEFAULTS, WORD_TRAIN_DEFAULTS, presets_text, table_text
+from ..lm.train import prepare, train
 from ..lm.trained import check_sampling, load
 from .flags import (PRECISION_HELP, add_device_flag, add_run_options, check_seed, default_of, given, layer_sizes,
                     run_folder)
@@ -32,20 +34,13 @@ def _word_defaults_text() -> str:
     return " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in {**WORD_MODEL_DEFAULTS, **WORD_TRAIN_DEFAULTS}.items())
 
 
-def _flags_text(settings: dict) -> str:
-    """Settings as flags: --hidden 512,512 --dropout 0.25 --lr 0.005 --tie-embeddings."""
-    return " ".join(flag_text(k, v) for k, v in settings.items())
-
-
-def _run_defaults_text() -> str:
-    return (f"Some defaults depend on the run; the log names those chosen, and any flag given wins: a budget "
-            f"under a minute trains 16 streams with a higher --lr and a short warm-up; one of "
-            f"{LONG_BUDGET_MINUTES:g} minutes or more gets {_flags_text(LONG_BUDGET_DEFAULTS)}; a small book "
-            f"(a training part under {SMALL_BOOK_TOKENS['char']:,} characters) gets the same at any budget of a "
-            f"minute or more, and at --level word one under {SMALL_BOOK_TOKENS['word']:,} words gets "
-            f"{_flags_text(SMALL_BOOK_DEFAULTS['word'])}; a word corpus of {LARGE_CORPUS_WORDS:,} training tokens "
-            f"or more (PTB, WikiText) gets PyTorch's word_language_model recipe: "
-            f"{_flags_text(LARGE_CORPUS_WORD_DEFAULTS)}.")
+def _train_description() -> str:
+    """train --help's text: what it writes, then the preset table (lstmlab presets prints more)."""
+    intro = ("Train a character language model (--level word: a word-level one). Writes RUN/config.json, "
+             "vocab.json (tokenizer.json at word level), model.safetensors (best), checkpoint.safetensors (last, "
+             "resumable), metrics.jsonl and loss.png. Settings not given come from a preset, chosen by this table "
+             "(`lstmlab presets` lists each preset's settings):")
+    return f"{textwrap.fill(intro, 100)}\n\n{table_text()}\n\n{textwrap.fill(TABLE_INTRO, 100)}"
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -85,8 +80,7 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
 def _add_model_flags(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     m = p.add_argument_group("model")
     m.add_argument("--cell", choices=CELLS,
-                   help=f"recurrent cell (default {default_of(ModelConfig, 'cell')}); peephole: gates also read the cell "
-                        "state (Gers et al. 2002); layernorm-lstm: layer-normalised LSTM (Ba et al. 2016)")
+                   help=f"recurrent cell (default {default_of(ModelConfig, 'cell')}): {cells_help()}")
     m.add_argument("--hidden", dest="hidden_sizes", type=layer_sizes, metavar="SIZES",
                    help="hidden size of each layer, comma separated: 512, or 256,128 for seed 000's two layers (default 512)")
     m.add_argument("--embed-dim", type=int,
@@ -178,16 +172,22 @@ def add_parsers(sub) -> None:
     _add_model_flags(p)
 
     p = sub.add_parser("train", help="train a character (or --level word) language model",
-                       description="Train a character language model (--level word: a word-level one). Writes RUN/config.json, "
-                                   "vocab.json (tokenizer.json at word level), model.safetensors "
-                                   "(best), checkpoint.safetensors (last, resumable), metrics.jsonl and loss.png. "
-                                   + _run_defaults_text())
+                       description=_train_description(),
+                       formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=100,
+                                                                                         max_help_position=32))
     p.add_argument("data", metavar="CORPUS", nargs="?", help=corpus_help + ", or a folder made by lstmlab prepare")
     p.add_argument("--out", help="run folder to create (must not hold a run already)")
     p.add_argument("--resume", metavar="RUN", help="continue RUN where it stopped; --steps/--minutes/--epochs then mean 'this much more'")
     p.add_argument("--no-progress", dest="show_progress", action="store_false", default=None, help="hide the progress bar")
+    p.add_argument("--preset", metavar="NAME",
+                   help=f"take the settings not given from this preset ({', '.join(PRESETS)}) instead of the one "
+                        "the table above chooses; flags given still win")
     _add_data_flags(p)
     _add_train_flags(p)
+
+    sub.add_parser("presets", help="list the presets of training settings and the table that chooses one",
+                   description="List the presets: the table that chooses one for a run from its level, --minutes "
+                               "budget and training text's size, then each preset's settings.")
 
     p = sub.add_parser("generate", help="write text with a trained model",
                        description="Write text with a trained model, streamed to stdout.")
@@ -366,6 +366,10 @@ def _cmd_corpora(args) -> None:
         print(f"builtin:{name:<24} {description}")
 
 
+def _cmd_presets(args) -> None:
+    print(presets_text())
+
+
 def _cmd_import_keras(args) -> None:
     lm = import_keras(args.model, args.vocab_from, args.out, lowercase=args.lowercase,
                       collapse_whitespace=args.collapse_whitespace)
@@ -377,4 +381,4 @@ def _cmd_import_keras(args) -> None:
 
 COMMANDS = {"prepare": _cmd_prepare, "summary": _cmd_summary, "train": _cmd_train, "generate": _cmd_generate,
             "evaluate": _cmd_evaluate, "import-keras": _cmd_import_keras, "inspect": _cmd_inspect,
-            "corpora": _cmd_corpora}
+            "corpora": _cmd_corpora, "presets": _cmd_presets}

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> None:
 
     from ..serve.app import create_app
     from ..serve.models import load_served
+    from ..serve.threads import use_serving_threads
 
     limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits) if getattr(args, f.name) is not None})
     check_port(args.port)
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"warning: listening on {args.host} lets other machines reach this server"
               + ("" if api_key else f"; anyone who can reach it may use it (set --api-key or {API_KEY_VARIABLE})"),
               file=sys.stderr)
+    use_serving_threads()  # this process is the server's: one BLAS and one PyTorch thread (serve/threads.py)
     app = create_app(served, limits, api_key)
     where = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}"
     for entry in served.values():

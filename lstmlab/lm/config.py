@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..config import (CELLS, MAX_LAYER_SIZE, MAX_SEQUENCE_LENGTH, MAX_VOCAB_SIZE, RETIRED_TRAIN_FIELDS, TrainConfig,
+from ..config import (CELLS, DEFAULT_CELL, MAX_LAYER_SIZE, MAX_SEQUENCE_LENGTH, MAX_VOCAB_SIZE, RETIRED_TRAIN_FIELDS, TrainConfig,
                       build_run_config, read_run_json, require, train_config_from_json)
+from ..cells import cell_class
 from ..errors import LstmlabError
 
 OBJECTIVES = ("tbptt", "window")
@@ -105,7 +106,7 @@ class ModelConfig:
     """Embedding -> stacked recurrent layers -> linear head."""
 
     vocab_size: int
-    cell: str = "lstm"
+    cell: str = DEFAULT_CELL
     hidden_sizes: tuple[int, ...] = (512,)
     # 0 feeds one-hot vectors instead of a learned embedding, as seeds 001 and
     # 004 do (and as imported one-hot Keras models need).
@@ -165,8 +166,8 @@ class ModelConfig:
                 "--input embedding needs a positive --embed-dim (0 meant one-hot: pass --input one-hot)")
         # Layer norm rescales the input product x * w_ih to unit spread, and for one number x
         # that leaves only its sign: every character would enter the network alike.
-        require(not (self.input == "scaled-id" and self.cell == "layernorm-lstm"),
-                "--cell layernorm-lstm normalises away the one number --input scaled-id feeds (every character "
+        require(not (self.input == "scaled-id" and cell_class(self.cell).normalises_input),
+                f"--cell {self.cell} normalises away the one number --input scaled-id feeds (every character "
                 "would read alike); use another --cell, or --input embedding")
         require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         if self.embed_dropout is None:
@@ -234,6 +235,9 @@ class RunConfig:
     # The prepared corpus the run reads (RUN/data unless a prepared folder was given).
     data_dir: str = ""
     version: str = field(default="")
+    # The preset that chose the run's defaults (lm/presets.py); None in runs saved before presets
+    # existed, and in imported ones.
+    preset: Optional[str] = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
@@ -248,18 +252,14 @@ class RunConfig:
         raw["train"] = train_config_from_json(train, f"{where}.train")
         parts = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "objective": ObjectiveConfig}
         return build_run_config(cls, raw, parts, where, data_dir=str(raw.get("data_dir", "")),
-                                version=str(raw.get("version", "")))
+                                version=str(raw.get("version", "")), preset=raw.get("preset"))
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
         return cls.from_dict(read_run_json(path, "lstmlab train"), where=str(path))
 
 
-# Model and training defaults for word level, where they differ from the
-# character defaults above; any of them given explicitly wins. Chosen with
-# benchmarks/word_lm.py on crime_and_punishment.txt (BENCHMARKS.md).
-WORD_MODEL_DEFAULTS: dict[str, Any] = {"embed_dim": 256, "dropout": 0.3}
-WORD_TRAIN_DEFAULTS: dict[str, Any] = {"seq_len": 64, "lr": 2e-3, "eval_every": 100}
+# The defaults that depend on the level, the budget and the text's size: lm/presets.py.
 WORD_ONLY = ("max_vocab", "min_freq")
 
 
@@ -293,153 +293,3 @@ def check_input_settings(settings: dict[str, Any], level: str = "char") -> None:
 SCALED_ID_NOTE = ("--input scaled-id feeds each character as one number, its sorted index / n, to reproduce "
                   "seeds 003 and 004; neighbours such as 'a' and 'b' then differ by only 1/n and look alike "
                   "to the network, so the default embedding (or --input one-hot) learns faster")
-
-
-def with_word_defaults(settings: dict[str, Any]) -> dict[str, Any]:
-    """Word-level defaults under the settings given (which win). The embedding's output is
-    dropped at --dropout's rate unless --embed-dropout says otherwise, as in Zaremba et al."""
-    merged = {**WORD_MODEL_DEFAULTS, **WORD_TRAIN_DEFAULTS, **settings}
-    merged.setdefault("embed_dropout", merged.get("dropout", 0.0))
-    return merged
-
-
-# A character model's training defaults for a time budget shorter than SHORT_BUDGET_MINUTES,
-# and its model for one of LONG_BUDGET_MINUTES or more.
-SHORT_BUDGET_MINUTES = 1.0
-LONG_BUDGET_MINUTES = 5.0
-LONG_BUDGET_DEFAULTS: dict[str, Any] = {"hidden_sizes": (512, 512), "dropout": 0.25, "lr": 5e-3}
-
-
-def with_budget_defaults(settings: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """Character-level defaults chosen from the --minutes budget, under the settings given
-    (which win), and a few words on why; budgets in steps or epochs keep the usual defaults.
-
-    Under a minute, a run makes a few hundred steps, so it learns most with more of them
-    (16 streams, not 32), larger ones (a higher peak rate, decayed by the cosine schedule
-    all the same) and a short warm-up. Measured on the seeds' 6-second benchmark
-    (BENCHMARKS.md §1): 1.92 nats/char with the 10-minute defaults, 1.52-1.58 with these.
-
-    From five minutes on, a 1x512 model overfits a text of a few megabytes (tiny_shakespeare:
-    early stopping after 4 minutes, at 1.52); two layers with dropout use the whole budget
-    (1.44 in 10 minutes, BENCHMARKS.md §5c). They apply only when none of the model size,
-    dropout and rate is given. A small book gets them at shorter budgets too, once its size
-    is known (with_corpus_defaults)."""
-    if "max_steps" in settings or "epochs" in settings:
-        return settings, ""
-    minutes = settings.get("minutes", TrainConfig.minutes)
-    if minutes is None or minutes <= 0:  # a bad budget: TrainConfig names it
-        return settings, ""
-    if minutes < SHORT_BUDGET_MINUTES:
-        # The rate rises as the budget shrinks: 3e-3 at a minute, 2e-2 at 6 seconds.
-        lr = min(2e-2, 3e-3 * (SHORT_BUDGET_MINUTES / minutes) ** 0.82)
-        return ({"batch_size": 16, "warmup_steps": 20, "lr": float(f"{lr:.2g}"), **settings},
-                "a budget under a minute (more and larger steps learn more in seconds)")
-    if minutes >= LONG_BUDGET_MINUTES and not set(LONG_BUDGET_DEFAULTS) & set(settings):
-        return ({**LONG_BUDGET_DEFAULTS, **settings},
-                f"a budget of {LONG_BUDGET_MINUTES:g} minutes or more (a larger, regularised model uses it)")
-    return settings, ""
-
-
-# A small book: a training part shorter than this many tokens (characters, or words at word
-# level) gets SMALL_BOOK_DEFAULTS. Measured with step budgets, validation every 50 steps
-# (BENCHMARKS.md §5d). Characters: Macbeth (93,083 training characters) is read 25 times by
-# step 550, where the 2-minute default (1x512, no dropout, lr 3e-3; about 2,000 steps
-# uncontended) peaks at 1.581 nats/char and then overfits; two layers of 512 with dropout
-# 0.25 and lr 5e-3 peak at 1.553 in the 600 steps they make in 2 minutes, at 1.530 (step 500)
-# on the 10-minute schedule (1x512 with --dropout 0.5: 1.589, 1x256: 1.619, AdamW decay 0.5:
-# 1.615). tiny_shakespeare (1,003,855) peaks only after 10 passes (step 2,500 of a 1x512,
-# §5b) and keeps the budget's defaults; 500,000 lies between, the size a 2-minute run
-# (8 million characters) reads 16 times. Words: on a 29,597-word slice of Crime and
-# Punishment the word defaults peak at step 250, at 4.251 (seed 0) and 4.231 (seed 1)
-# nats/word; --dropout 0.5 reached 4.233 (seed 0), within that spread, and nothing else
-# tried did better (256 units and a 128-wide embedding, two layers, AdamW, input dropout).
-# 100,000 words lies between that and the whole book's 227,000, which keeps the word defaults.
-SMALL_BOOK_TOKENS: dict[str, int] = {"char": 500_000, "word": 100_000}
-SMALL_BOOK_DEFAULTS: dict[str, dict[str, Any]] = {"char": dict(LONG_BUDGET_DEFAULTS), "word": {"dropout": 0.5}}
-
-
-def short_budget(settings: dict[str, Any]) -> bool:
-    """A --minutes budget under SHORT_BUDGET_MINUTES (and no budget in steps or epochs)."""
-    if "max_steps" in settings or "epochs" in settings:
-        return False
-    minutes = settings.get("minutes", TrainConfig.minutes)
-    return minutes is not None and 0 < minutes < SHORT_BUDGET_MINUTES
-
-
-def with_corpus_defaults(settings: dict[str, Any], level: str, train_tokens: Optional[int]) -> tuple[dict[str, Any], str]:
-    """Defaults for a small book (a training part under SMALL_BOOK_TOKENS of the level), under
-    the settings given, and a few words on why. The model the 2-minute (or, for words, any)
-    budget would get reads such a text dozens of times and learns it by heart long before its
-    budget ends: validation peaks early and early stopping ends the run. SMALL_BOOK_DEFAULTS
-    fit it better, whatever the budget (steps and epochs too), except a character model's
-    budget under a minute, which keeps its own. Like the long budget's model, they apply only
-    when none of them is given; train_tokens None (the text not read yet) chooses nothing."""
-    limit = SMALL_BOOK_TOKENS[level]
-    small = SMALL_BOOK_DEFAULTS[level]
-    if (train_tokens is None or train_tokens >= limit or set(small) & set(settings)
-            or (level == "char" and short_budget(settings))):
-        return settings, ""
-    unit = "characters" if level == "char" else "words"
-    return ({**small, **settings},
-            f"a small book ({train_tokens:,} training {unit}, under {limit:,}: the usual model would learn it by "
-            "heart long before its budget ends)")
-
-
-# A large word corpus: a training part of this many tokens or more (PTB's 929,589 with <eos>,
-# WikiText-2's 2,088,628). The defaults above were measured on one book (Crime and Punishment,
-# 226,732 words, a 5,602-word vocabulary). A standard corpus, with 10,000 to 33,278 words, spends
-# most of a step in the output layer, and learns most within minutes from PyTorch's
-# word_language_model recipe: a small model with a tied output, plain SGD at a high rate with a
-# tight clip; Adam on the same tied model (lr 3e-3) was at a validation perplexity of 1,067 after
-# 1,000 steps on WikiText-2 where SGD was far below (BENCHMARKS.md §17). lstmlab anneals the rate
-# with its cosine schedule over the budget where the example divides it by 4 after an epoch
-# without improvement. Settings that only work together apply as a group, and only when none of
-# the group is given; each other setting given wins on its own.
-LARGE_CORPUS_WORDS = 500_000
-LARGE_CORPUS_GROUPS = (("hidden_sizes", "embed_dim", "tie_embeddings"),
-                       ("optimizer", "lr", "momentum", "clip_grad_norm", "warmup_steps"))
-LARGE_CORPUS_WORD_DEFAULTS: dict[str, Any] = {
-    "hidden_sizes": (200, 200), "embed_dim": 200, "tie_embeddings": True, "dropout": 0.2,
-    "optimizer": "sgd", "lr": 20.0, "momentum": 0.0, "clip_grad_norm": 0.25, "warmup_steps": 0,
-    "seq_len": 35, "batch_size": 20, "ema_decay": 0.0,
-    # A validation through a 33,279-word output costs about 0.2 ms a token: 200,000 tokens would
-    # take 40 s, a fifteenth of 10 minutes, each time. 50,000 tokens every 1,000 steps keep it small.
-    "eval_every": 1000, "eval_chars": 50_000,
-}
-
-
-def with_large_corpus_defaults(settings: dict[str, Any], train_tokens: Optional[int]) -> tuple[dict[str, Any], str]:
-    """LARGE_CORPUS_WORD_DEFAULTS under the settings given, for a word-level training part of
-    LARGE_CORPUS_WORDS tokens or more; and a few words on why ("" when nothing applies)."""
-    if train_tokens is None or train_tokens < LARGE_CORPUS_WORDS:
-        return settings, ""
-    held_back = {name for group in LARGE_CORPUS_GROUPS if set(group) & set(settings) for name in group}
-    chosen = {k: v for k, v in LARGE_CORPUS_WORD_DEFAULTS.items() if k not in held_back}
-    merged = {**chosen, **settings}
-    if merged == settings:
-        return settings, ""
-    return merged, (f"a large word corpus ({train_tokens:,} training tokens, {LARGE_CORPUS_WORDS:,} or more: "
-                    "PyTorch's word_language_model recipe, annealed over the budget, learns most in minutes)")
-
-
-def choose_defaults(settings: dict[str, Any], level: str = "char",
-                    train_tokens: Optional[int] = None) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
-    """Every default that depends on the run, under the settings given (which win): the small
-    book's (with_corpus_defaults; train_tokens is the training part's size, None before the
-    text is read), then, for words, the large corpus's (with_large_corpus_defaults) and the
-    level's (with_word_defaults), or, for characters, the budget's (with_budget_defaults).
-    Also, for each rule that chose something, why and what it chose, to be logged."""
-    notes: list[tuple[str, dict[str, Any]]] = []
-    sized, why = with_corpus_defaults(settings, level, train_tokens)
-    if why:
-        notes.append((why, {k: v for k, v in sized.items() if k not in settings}))
-    if level == "word":
-        large, why = with_large_corpus_defaults(sized, train_tokens)
-        if why:
-            notes.append((why, {k: v for k, v in large.items() if k not in sized}))
-        return with_word_defaults(large), notes
-    chosen, why = with_budget_defaults(sized)
-    picked = {k: v for k, v in chosen.items() if k not in sized}
-    if picked:
-        notes.append((why, picked))
-    return chosen, notes

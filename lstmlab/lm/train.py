@@ -22,11 +22,12 @@ from ..runs import Setup, train_run
 from ..trainer import Trainer
 from ..version import __version__
 from .config import (SCALED_ID_NOTE, DataConfig, ModelConfig, ObjectiveConfig, RunConfig, check_input_settings,
-                     check_level_settings, choose_defaults)
+                     check_level_settings)
 from .data import PreparedCorpus, is_prepared
 from .model import RecurrentLM
 from .prepare import prepare as prepare_corpus
 from .prepare import split_settings_of
+from .presets import choose_defaults
 from .task import LanguageModelTask
 from .trained import LanguageModel, load
 
@@ -67,9 +68,10 @@ def train(
     `corpus_source` is a text source (see corpus.load_text) or a folder made by
     `prepare`. Settings are the fields of DataConfig, ModelConfig,
     ObjectiveConfig and TrainConfig, e.g. cell="gru", hidden_sizes=(256, 128), minutes=2.
-    Those not given may be chosen from the level, the budget and the training text's size
-    (lm/config.choose_defaults: a small book gets two regularised layers, or at word level more dropout);
-    the log says which, and config.json holds them.
+    Those not given come from a preset (lm/presets.py): the first row of its table that fits the
+    level, the budget and the training text's size, or the one named by preset= ("medium", ...;
+    `lstmlab presets` lists them). The log names the preset and why, and config.json holds its
+    name and every setting.
     With resume=True, `out` is continued; budget settings then mean "this much more".
     """
     return train_run(LanguageModelRecipe(), corpus_source, out, resume=resume, log=log,
@@ -93,10 +95,11 @@ class LanguageModelRecipe:
             # A standard split folder: train.txt, valid.txt, and test.txt left alone.
             source, settings = split_settings_of(source, settings, log)
         check_input_settings(settings, level)
+        preset = settings.pop("preset", None)
         given = settings
-        # The level's and the budget's defaults where not given (choose_defaults); those that
-        # depend on the text's size are known only once it is read, below.
-        settings, _ = choose_defaults(given, level)
+        # The preset's settings where not given (choose_defaults); a row of the table that
+        # depends on the text's size fits only once it is read, below.
+        settings, _ = choose_defaults(given, level, preset=preset)
         parts = split_settings(settings, OWNERS)
         # Build every config before the (possibly slow) prepare step, so a bad flag fails at once.
         train_cfg = task_train_config({}, parts["train"])
@@ -113,10 +116,8 @@ class LanguageModelRecipe:
             log(f"preparing {source} into {run_dir / DATA_FOLDER}")
             prepared = prepare_corpus(DataConfig(source=source, **parts["data"]), run_dir / DATA_FOLDER, report=log)
             data_dir = DATA_FOLDER  # relative to the run folder, so a moved run still resumes
-        settings, notes = choose_defaults(given, level, prepared.train_chars)
-        for why, picked in notes:
-            log(f"{why}: " + ", ".join(flag_text(k, v) for k, v in picked.items())
-                + "; give any of them to choose otherwise")
+        settings, choice = choose_defaults(given, level, prepared.train_chars, preset=preset)
+        log(choice.log_line())
         parts = split_settings(settings, OWNERS)
         train_cfg = task_train_config({}, parts["train"])
         objective = ObjectiveConfig(**parts["objective"])
@@ -124,7 +125,7 @@ class LanguageModelRecipe:
         if model_cfg.input == "scaled-id":
             log(SCALED_ID_NOTE)
         config = RunConfig(data=prepared.data_config, model=model_cfg, train=train_cfg, objective=objective,
-                           data_dir=data_dir, version=__version__)
+                           data_dir=data_dir, version=__version__, preset=choice.preset)
         torch.manual_seed(train_cfg.seed)
         model = RecurrentLM(model_cfg)
         task = LanguageModelTask(prepared, objective, train_cfg)  # checks the corpus fits the batch shape
@@ -152,27 +153,11 @@ class LanguageModelRecipe:
         return load(trainer.run_dir)
 
 
-FLAG_NAMES = {"hidden_sizes": "hidden", "clip_grad_norm": "clip", "max_steps": "steps"}  # flags not named as settings
-
-
-def flag_text(name: str, value: Any) -> str:
-    """A setting as a command-line flag: --hidden 512,512, --lr 0.005, --tie-embeddings."""
-    flag = "--" + FLAG_NAMES.get(name, name).replace("_", "-")
-    return flag if value is True else f"{flag} {flag_value(value)}"
-
-
 def dropout_text(model: ModelConfig) -> str:
     """The dropouts in use, for the model's log line: ", dropout 0.2, recurrent dropout 0.25"."""
     rates = {"dropout": model.dropout, "embedding dropout": model.embed_dropout,
              "recurrent dropout": model.recurrent_dropout, "input dropout": model.input_dropout}
     return "".join(f", {name} {rate:g}" for name, rate in rates.items() if rate > 0)
-
-
-def flag_value(value: Any) -> str:
-    """A setting as it is written on the command line: 0.005, 512,512, sgd."""
-    if isinstance(value, tuple):
-        return ",".join(map(str, value))
-    return value if isinstance(value, str) else f"{value:g}"
 
 
 def corpus_folder(run_dir: Path, config: RunConfig) -> Path:

@@ -18,7 +18,8 @@ seeded request writes the same text alone or beside others.
 The steps run in one worker thread per model, off the event loop: NumPy and PyTorch
 release the GIL in their kernels, so the server keeps answering while it generates.
 Results go back to each request's Outbox, which wakes the event loop at most once
-per batch of pieces, however many steps the worker took meanwhile.
+per batch of pieces, however many steps the worker took meanwhile. The pieces are typed
+events (events.py); the routes turn them into JSON.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import torch
 from ..lm.generation import FoldedHead, sample_rows
 from ..lm.model import STEPPERS
 from ..lm.trained import LanguageModel
+from .events import DoneEvent, EngineEvent, ErrorEvent, TextEvent
 
 LN2 = math.log(2.0)
 # The longest the worker lets a piece wait before waking its request: 100 updates a second
@@ -60,7 +62,7 @@ class Sampling:
 
 
 class Outbox:
-    """Pieces from the worker thread to one request's coroutine on the event loop.
+    """Events from the worker thread to one request's coroutine on the event loop.
 
     Waking the event loop from another thread costs a system call, so the worker does not
     wake an outbox for every piece: `put` only says whether it needs waking, and the
@@ -69,11 +71,11 @@ class Outbox:
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self.lock = threading.Lock()
-        self.items: list[dict] = []
+        self.items: list[EngineEvent] = []
         self.ready = asyncio.Event()
         self.wake_pending = False
 
-    def put(self, item: dict) -> bool:
+    def put(self, item: EngineEvent) -> bool:
         """From the worker: queue `item`; True when the coroutine is asleep and must be woken."""
         with self.lock:
             self.items.append(item)
@@ -82,7 +84,7 @@ class Outbox:
             self.wake_pending = True
             return True
 
-    async def take(self) -> list[dict]:
+    async def take(self) -> list[EngineEvent]:
         """Everything queued since the last take (waits for at least one item)."""
         await self.ready.wait()
         with self.lock:
@@ -274,7 +276,7 @@ class Engine:
                     self.condition.wait()
                 if self.closed:
                     for request in self.active + self.pending:
-                        self._post(request, {"type": "error", "message": "the server is shutting down"})
+                        self._post(request, ErrorEvent("the server is shutting down"))
                     self._wake(force=True)
                     return
                 joining, self.pending = self.pending, []
@@ -286,7 +288,7 @@ class Engine:
                 failed = list(self.active)
                 failed += [r for r in joining if not r.released and not any(r is f for f in failed)]
                 for request in failed:
-                    self._post(request, {"type": "error", "message": f"generation failed: {exc}"})
+                    self._post(request, ErrorEvent(f"generation failed: {exc}"))
                 self._drop(list(self.active))
                 for request in joining:  # those that failed before they joined the batch
                     self._release(request)
@@ -296,7 +298,7 @@ class Engine:
             self._wake(force=self.wake_now or not self.active)
             self.wake_now = False
 
-    def _post(self, request: Request, item: dict) -> None:
+    def _post(self, request: Request, item: EngineEvent) -> None:
         if request.outbox.put(item):
             self.to_wake.append(request.outbox)
             if not request.woken:  # the first piece: time to the first character counts
@@ -359,7 +361,7 @@ class Engine:
                     continue
                 text, bits = watcher.add(write(int(next_ids[rows.start + row])), surprise[rows.start + row])
                 if text:
-                    self._post(request, {"type": "text", "index": row, "text": text, "surprise": bits})
+                    self._post(request, TextEvent(row, text, tuple(bits)))
             if all(w.stopped for w in request.watchers):
                 self._finish(request, "stop")
             elif request.steps >= request.sampling.length:
@@ -393,11 +395,10 @@ class Engine:
                 continue
             tail, bits = watcher.flush()
             if tail:
-                self._post(request, {"type": "text", "index": row, "text": tail, "surprise": bits})
+                self._post(request, TextEvent(row, tail, tuple(bits)))
             reasons.append(reason)
         self.wake_now = True
-        self._post(request, {"type": "done", "finish_reasons": reasons,
-                            "symbols": [watcher.symbols for watcher in request.watchers]})
+        self._post(request, DoneEvent(tuple(reasons), tuple(watcher.symbols for watcher in request.watchers)))
         self._drop([request])
 
     def _drop(self, requests: list[Request]) -> None:

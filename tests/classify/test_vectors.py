@@ -186,6 +186,7 @@ def test_malformed_word2vec_binary_files_give_one_line_errors(glove, tmp_path):
 # -- training with them, and the errors before it ---------------------------------------------------
 
 
+@pytest.mark.slow  # trains two classifiers: about 25 s
 def test_glove_trains_a_better_classifier_than_random_embeddings(glove, tmp_path):
     """The same small runs on UCI's 1,000 IMDB sentences, with and without GloVe (50 dimensions each),
     on each of 5 folds (1,000 test sentences in all; about 20 s). Words seen once in training stay

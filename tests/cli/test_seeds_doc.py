@@ -264,6 +264,7 @@ def test_every_flag_on_the_page_exists():
     assert not refused, "lstmlab refuses commands on docs/seeds.md:\n" + "\n".join(refused)
 
 
+@pytest.mark.slow  # trains through the CLI for every command on the page: about 25 s in all
 @pytest.mark.parametrize("command", COMMANDS, ids=[_command_id(c) for c in COMMANDS])
 def test_command_runs(command, runs):
     code, out, err, args = runs.result(command)

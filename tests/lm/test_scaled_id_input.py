@@ -21,6 +21,7 @@ from lstmlab.cli import main
 from lstmlab.lm.config import ModelConfig, RunConfig
 from lstmlab.lm.model import RecurrentLM, scaled_id_table
 from lstmlab.serve.engine import Engine, Outbox, Sampling
+from lstmlab.serve.events import DoneEvent, EngineEvent, TextEvent
 
 from tests.helpers import shared_file
 from tests.lm.keras_files import write_keras2_h5
@@ -165,11 +166,11 @@ def test_serve_engine_writes_what_generate_writes(scaled_run):
     lm = lstmlab.load(scaled_run[0], device="cpu")
     engine = Engine(lm, max_rows=4)
 
-    async def run_one() -> list[dict]:
+    async def run_one() -> list[EngineEvent]:
         outbox = Outbox(asyncio.get_running_loop())
         assert engine.submit("macbeth", Sampling(length=40, temperature=0.8, seed=2), outbox) is not None
-        items: list[dict] = []
-        while not items or items[-1]["type"] not in ("done", "error"):
+        items: list[EngineEvent] = []
+        while not items or not items[-1].final:
             items += await asyncio.wait_for(outbox.take(), 20)
         return items
 
@@ -177,8 +178,8 @@ def test_serve_engine_writes_what_generate_writes(scaled_run):
         items = asyncio.run(run_one())
     finally:
         engine.close()
-    assert items[-1]["type"] == "done", items[-1]
-    text = "".join(item["text"] for item in items if item["type"] == "text")
+    assert isinstance(items[-1], DoneEvent), items[-1]
+    text = "".join(item.text for item in items if isinstance(item, TextEvent))
     assert "macbeth" + text == lm.generate("macbeth", length=40, temperature=0.8, seed=2)
 
 

@@ -14,9 +14,10 @@ import torch
 import lstmlab
 from lstmlab.config import TrainConfig
 from lstmlab.errors import LstmlabError
-from lstmlab.lm.config import DataConfig, ModelConfig, RunConfig, choose_defaults
+from lstmlab.lm.config import DataConfig, ModelConfig, RunConfig
 from lstmlab.lm.data import PreparedCorpus
 from lstmlab.lm.model import TIED_INIT_RANGE, RecurrentLM
+from lstmlab.lm.presets import choose_defaults
 from lstmlab.tokenizers import EOS, PAD, UNK, UNK_ID, WhitespaceTokenizer
 from lstmlab.trainer import Trainer
 
@@ -243,13 +244,13 @@ def test_the_word_tokenizer_stays_the_default_for_raw_text_and_old_word_runs():
 
 
 def test_a_large_word_corpus_gets_the_example_recipe_with_groups_kept_together():
-    chosen, notes = choose_defaults({"minutes": 10}, level="word", train_tokens=2_088_628)
+    chosen, choice = choose_defaults({"minutes": 10}, level="word", train_tokens=2_088_628)
     assert {k: chosen[k] for k in ("optimizer", "lr", "momentum", "clip_grad_norm", "hidden_sizes", "embed_dim",
                                    "tie_embeddings", "seq_len", "batch_size")} == {
         "optimizer": "sgd", "lr": 20.0, "momentum": 0.0, "clip_grad_norm": 0.25, "hidden_sizes": (200, 200),
         "embed_dim": 200, "tie_embeddings": True, "seq_len": 35, "batch_size": 20}
     assert chosen["embed_dropout"] == chosen["dropout"] == 0.2
-    assert notes and notes[0][0].startswith("a large word corpus (2,088,628 training tokens")
+    assert choice.preset == "large-corpus" and choice.why.startswith("a large word corpus (2,088,628 training tokens")
     ModelConfig(vocab_size=33_279, **{k: chosen[k] for k in ("hidden_sizes", "embed_dim", "tie_embeddings")})
     # An optimizer of one's own keeps its own rate: SGD's 20 would wreck Adam.
     adam, _ = choose_defaults({"optimizer": "adam"}, level="word", train_tokens=2_088_628)

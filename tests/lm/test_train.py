@@ -98,6 +98,7 @@ def test_evaluate_prints_bits_and_nats(cli, shakespeare_slice, tmp_path):
     assert abs(bits - nats / 0.693147) < 0.01
 
 
+@pytest.mark.slow  # trains in a CLI subprocess, then resumes in another: about 11 s
 def test_ctrl_c_leaves_a_loadable_resumable_checkpoint(shakespeare_slice, tmp_path):
     run = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "lstmlab.cli", "train", str(shakespeare_slice), "--out", str(run), "--minutes", "5",

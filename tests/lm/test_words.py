@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import lstmlab
-from lstmlab.lm.config import SMALL_BOOK_DEFAULTS, DataConfig, RunConfig
+from lstmlab.lm.config import DataConfig, RunConfig
+from lstmlab.lm.presets import SMALL_BOOK_DEFAULTS
 from lstmlab.lm.data import PreparedCorpus
 from lstmlab.lm.prepare import prepare
 from lstmlab.errors import LstmlabError

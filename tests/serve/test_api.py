@@ -16,8 +16,11 @@ import lstmlab
 import lstmlab.classify as classify
 import lstmlab.forecast as forecast
 from lstmlab.serve.engine import Engine, Outbox, Sampling, StopWatcher
+from lstmlab.serve.events import DoneEvent, EngineEvent, ErrorEvent
 
 from tests.serve.conftest import Server
+
+pytestmark = pytest.mark.slow  # real `lstmlab serve` processes
 
 
 def read_events(lines) -> list[dict]:
@@ -170,22 +173,22 @@ def test_a_failing_step_ends_its_requests_with_an_error_and_frees_their_rows(cha
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    async def run_one() -> list[dict]:
+    async def run_one() -> list[EngineEvent]:
         outbox = Outbox(asyncio.get_running_loop())
         assert engine.submit("ROMEO:", Sampling(length=50, seed=1), outbox) is not None
-        items: list[dict] = []
-        while not items or items[-1]["type"] not in ("done", "error"):
+        items: list[EngineEvent] = []
+        while not items or not items[-1].final:
             items += await asyncio.wait_for(outbox.take(), 10)
         return items
 
     try:
         monkeypatch.setattr(lm.model, "features", broken)  # reading the prompt fails
         items = asyncio.run(run_one())
-        assert items[-1] == {"type": "error", "message": "generation failed: out of memory"}
+        assert items[-1] == ErrorEvent("generation failed: out of memory")
         assert engine.streams == 0
         monkeypatch.undo()  # and the worker goes on serving
         items = asyncio.run(run_one())
-        assert items[-1]["type"] == "done" and engine.streams == 0
+        assert isinstance(items[-1], DoneEvent) and engine.streams == 0
     finally:
         engine.close()
 

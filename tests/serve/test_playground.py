@@ -17,6 +17,8 @@ import pytest
 
 from tests.browser import Browser, headless_browser, page_errors
 
+pytestmark = pytest.mark.slow  # headless Chromium against a real `lstmlab serve` process
+
 PROMPT = "ROMEO:\n"
 
 
