@@ -42,7 +42,7 @@ class Cell:
     has_cell_state = False  # True for the LSTM kinds: the state is (h, C)
     # True when pointwise reads x_part and hu only through their sum and input_part is xw + b:
     # then x_t W + h_{t-1} U is one product of [x_t, h_{t-1}] with [W; U], which a generation
-    # step at batch 1 takes in one call instead of two.
+    # step at batch 1 takes in one call instead of two (it passes that product and b to pointwise).
     products_add = True
 
     # -- parameters ------------------------------------------------------

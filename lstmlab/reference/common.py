@@ -28,9 +28,13 @@ def sigmoid(a: Array) -> Array:
     """σ(a) = 1 / (1 + exp(-a)).
 
     Computed as (1 + tanh(a/2)) / 2, which is the same function but cannot
-    overflow for large negative a.
+    overflow for large negative a (the last two steps in place: generation
+    calls this at every symbol).
     """
-    return 0.5 * (1.0 + np.tanh(0.5 * a))
+    s = np.tanh(0.5 * a)
+    s += 1.0
+    s *= 0.5
+    return s
 
 
 # The two derivatives BPTT needs, written in terms of the activation's own

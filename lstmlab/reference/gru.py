@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Cell
-from .common import blocks, d_sigmoid, d_tanh, sigmoid
+from .common import d_sigmoid, d_tanh, sigmoid
 
 __all__ = ["GRU"]
 
@@ -45,7 +45,8 @@ class GRU(Cell):
         H = hu.shape[-1] // 3
         gh = hu + p["b_h"]
         hn = gh[:, 2 * H:]
-        r, z = blocks(sigmoid(x_part[:, : 2 * H] + gh[:, : 2 * H]), 2)
+        rz = sigmoid(x_part[:, : 2 * H] + gh[:, : 2 * H])
+        r, z = rz[:, :H], rz[:, H:]
         n = np.tanh(x_part[:, 2 * H:] + r * hn)
         h = (1.0 - z) * n + z * h_prev
         if record is not None:

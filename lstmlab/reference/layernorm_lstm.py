@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import blocks, d_layer_norm, d_sigmoid, d_tanh, layer_norm, sigmoid
+from .common import d_layer_norm, d_sigmoid, d_tanh, layer_norm, sigmoid
 from .lstm import LSTM
 
 __all__ = ["LayerNormLSTM"]
@@ -55,8 +55,10 @@ class LayerNormLSTM(LSTM):
         c_prev = state[1]
         normed_r, inv_r = layer_norm(hu)
         z = x_part + normed_r * p["g_h"]
-        i, f, _, o = blocks(sigmoid(z), 4)
-        c_tilde = np.tanh(blocks(z, 4)[2])
+        H = c_prev.shape[-1]
+        gates = sigmoid(z)
+        i, f, o = gates[:, :H], gates[:, H:2 * H], gates[:, 3 * H:]
+        c_tilde = np.tanh(z[:, 2 * H:3 * H])
         c = f * c_prev + i * c_tilde
         normed_c, inv_c = layer_norm(c)
         tanh_c = np.tanh(normed_c * p["g_c"] + p["s_c"])

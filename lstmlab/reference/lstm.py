@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Cell
-from .common import blocks, d_sigmoid, d_tanh, sigmoid
+from .common import d_sigmoid, d_tanh, sigmoid
 
 __all__ = ["LSTM"]
 
@@ -40,10 +40,12 @@ class LSTM(Cell):
     def pointwise(p, x_part, hu, state, record=None):
         c_prev = state[1]
         z = x_part + hu
+        H = c_prev.shape[-1]
         # One σ over all four blocks (the candidate's block is then taken with tanh): at batch 1
         # a single call over 4H numbers costs less than three calls over H.
-        i, f, _, o = blocks(sigmoid(z), 4)
-        c_tilde = np.tanh(blocks(z, 4)[2])
+        gates = sigmoid(z)
+        i, f, o = gates[:, :H], gates[:, H:2 * H], gates[:, 3 * H:]
+        c_tilde = np.tanh(z[:, 2 * H:3 * H])
         c = f * c_prev + i * c_tilde
         tanh_c = np.tanh(c)
         h = o * tanh_c

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import blocks, d_sigmoid, d_tanh, sigmoid
+from .common import d_sigmoid, d_tanh, sigmoid
 from .lstm import LSTM
 
 __all__ = ["PeepholeLSTM"]
@@ -44,12 +44,13 @@ class PeepholeLSTM(LSTM):
     @staticmethod
     def pointwise(p, x_part, hu, state, record=None):
         c_prev = state[1]
-        a_i, a_f, a_c, a_o = blocks(x_part + hu, 4)
-        i = sigmoid(a_i + p["p_i"] * c_prev)
-        f = sigmoid(a_f + p["p_f"] * c_prev)
-        c_tilde = np.tanh(a_c)
+        a = x_part + hu
+        H = c_prev.shape[-1]
+        i = sigmoid(a[:, :H] + p["p_i"] * c_prev)
+        f = sigmoid(a[:, H:2 * H] + p["p_f"] * c_prev)
+        c_tilde = np.tanh(a[:, 2 * H:3 * H])
         c = f * c_prev + i * c_tilde
-        o = sigmoid(a_o + p["p_o"] * c)
+        o = sigmoid(a[:, 3 * H:] + p["p_o"] * c)
         tanh_c = np.tanh(c)
         h = o * tanh_c
         if record is not None:
