@@ -57,6 +57,10 @@ def main() -> None:
     ap.add_argument("--tree", default="current", help="'current' (default) or a git ref to measure")
     ap.add_argument("--figures", default=",".join(FIGURES), help=f"comma separated, from {', '.join(FIGURES)}")
     ap.add_argument("--race-rounds", type=int, default=2)
+    ap.add_argument("--minute-budgets", default=",".join(map(str, MINUTE_BUDGETS)),
+                    help="minute: the budgets, comma separated (default %(default)s)")
+    ap.add_argument("--minute-rates", default="",
+                    help="minute: more peak rates to try beside the chosen one and the formula's, comma separated")
     ap.add_argument("--work", required=True, help="a new folder for the runs")
     ap.add_argument("--out", required=True, help="JSON result file")
     args = ap.parse_args()
@@ -112,11 +116,13 @@ def main() -> None:
             result["race"] = {"rounds": rounds, "train": json.loads((work / "race0" / "config.json").read_text())["train"]}
         if "minute" in figures:
             rows = []
-            for minutes in MINUTE_BUDGETS:
+            for minutes in [float(m) for m in args.minute_budgets.split(",") if m]:
                 formula = float(f"{min(2e-2, 3e-3 * (1 / minutes) ** 0.82):.2g}")
+                rates = [("chosen", []), ("formula", ["--lr", repr(formula)])]
+                rates += [(f"lr {rate}", ["--lr", rate]) for rate in args.minute_rates.split(",") if rate]
                 for seed in range(args.race_rounds):
-                    for label, extra in (("chosen", []), ("formula", ["--lr", repr(formula)])):
-                        out = work / f"minute-{minutes}-{label}-{seed}"
+                    for label, extra in rates:
+                        out = work / f"minute-{minutes}-{label.replace(' ', '')}-{seed}"
                         run([*race, "--out", out, "--minutes", str(minutes), "--seed", str(seed), *extra], env, log, work)
                         vals = validations(out)
                         lr = json.loads((out / "config.json").read_text())["train"]["lr"]

@@ -63,23 +63,24 @@ class NumpyLayer:
         fused = self.table is None and self.cell.products_add
         self.w_cat = np.concatenate([self.p["W"], self.p["U"]], axis=0) if fused else None
         # Each matrix in both layouts: a product with one row (one stream) runs faster on the
-        # matrix stored gate by gate, (G·H, I) as PyTorch keeps it; with many rows, on (I, G·H).
-        self.by_rows = {name: np.ascontiguousarray(m.T) for name, m in
+        # matrix stored gate by gate, (G·H, I) as PyTorch keeps it, read transposed; with many
+        # rows, on (I, G·H). Bound once here: at batch 1 every attribute lookup shows.
+        self.by_rows = {name: np.ascontiguousarray(m.T).T for name, m in
                         (("W", self.p["W"]), ("U", self.p["U"]), ("cat", self.w_cat)) if m is not None}
         self.by_cols = {"W": self.p["W"], "U": self.p["U"], "cat": self.w_cat}
-
-    def product(self, a: np.ndarray, name: str) -> np.ndarray:
-        return a @ self.by_rows[name].T if a.shape[0] == 1 else a @ self.by_cols[name]
+        self.pointwise, self.input_part = self.cell.pointwise, self.cell.input_part
+        self.has_cell_state, self.bias = self.cell.has_cell_state, self.p["b"]
 
     def step(self, x: Optional[np.ndarray], ids: np.ndarray, state):
         """x (N, I) from the layer below, or symbol ids (N,) for the first layer -> (h, new state)."""
-        h = state[0] if self.cell.has_cell_state else state
+        h = state[0] if self.has_cell_state else state
+        matrices = self.by_rows if h.shape[0] == 1 else self.by_cols
         if self.w_cat is not None:
             # pointwise reads x_part and hu only through their sum, and x_part is xw + b here
             # (products_add), so the one product [x, h] [W; U] and the bias stand in for them.
-            return self.cell.pointwise(self.p, self.product(np.concatenate([x, h], axis=1), "cat"), self.p["b"], state)
-        x_part = self.table[ids] if self.table is not None else self.cell.input_part(self.p, self.product(x, "W"))
-        return self.cell.pointwise(self.p, x_part, self.product(h, "U"), state)
+            return self.pointwise(self.p, np.concatenate([x, h], axis=1) @ matrices["cat"], self.bias, state)
+        x_part = self.table[ids] if self.table is not None else self.input_part(self.p, x @ matrices["W"])
+        return self.pointwise(self.p, x_part, h @ matrices["U"], state)
 
 
 def numpy_steps_faster(device: torch.device, batch: int) -> bool:
