@@ -23,8 +23,8 @@ from common import REPO  # noqa: E402
 
 TEXT = REPO.parent / "shared" / "data" / "text" / "tiny_shakespeare.txt"
 WORDS = REPO.parent / "shared" / "data" / "text" / "crime_and_punishment.txt"
-# A budget in steps keeps the plain defaults (lm/config.with_budget_defaults), so the budgets'
-# own defaults are given as the settings those budgets choose.
+# A budget in steps fits only the preset table's rows whose budget is "any" (lm/presets.py), so
+# the presets that minutes choose (medium, seconds) are given as their settings.
 RUNS = {  # name: (corpus, settings)
     "char, plain defaults": (TEXT, dict(max_steps=30, eval_every=10)),
     "char, 5 minutes or more": (TEXT, dict(hidden_sizes=(512, 512), dropout=0.25, lr=5e-3, max_steps=12,

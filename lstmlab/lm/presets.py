@@ -59,7 +59,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("seconds", "A budget of seconds: 16 streams, a high peak rate and a short warm-up make more and "
                       "larger steps", {"batch_size": 16, "warmup_steps": 20, "lr": 2e-2}, "§1b"),
     Preset("minute", "A budget under a minute: the same with a rate between the 0.02 of seconds and the "
-                     "usual 3e-3", {"batch_size": 16, "warmup_steps": 20, "lr": 5e-3}, "§1b"),
+                     "usual 3e-3", {"batch_size": 16, "warmup_steps": 20, "lr": 1e-2}, "§1b, §19"),
     Preset("base", "The level defaults alone (characters: 1x512, Adam 3e-3, 32 streams of 128 steps)", {},
            "§5, §7"),
     Preset("medium", "Two layers of 512 with dropout, for a long budget or a small book", MEDIUM, "§5c, §5d"),

@@ -19,10 +19,10 @@ def test_a_budget_of_seconds_gets_smaller_batches_a_higher_rate_and_a_short_warm
     assert "under 0.25 minutes" in why
     # Under a minute the rate is lower than in seconds, and above the usual 3e-3 at a minute.
     chosen, why = budget({"minutes": 0.5})
-    assert chosen == {"minutes": 0.5, "batch_size": 16, "warmup_steps": 20, "lr": 0.005}
+    assert chosen == {"minutes": 0.5, "batch_size": 16, "warmup_steps": 20, "lr": 0.01}
     assert "under a minute" in why
     rates = [budget({"minutes": m})[0]["lr"] for m in (0.1, 0.2, 0.25, 0.5, 0.9)]
-    assert rates == [0.02, 0.02, 0.005, 0.005, 0.005]
+    assert rates == [0.02, 0.02, 0.01, 0.01, 0.01]
 
 
 def test_a_long_budget_gets_two_layers_with_dropout_unless_the_model_is_chosen():
