@@ -58,24 +58,30 @@ class NumpyLayer:
         self.cell = layer.reference
         self.p = {name: np.ascontiguousarray(value, dtype=np.float32)
                   for name, value in layer.reference_parameters(tensors).items()}
-        self.table = self.cell.input_part(self.p, embedding @ self.p["W"]) if embedding is not None else None  # (V, G·H)
+        W, U = self.p.pop("W"), self.p.pop("U")  # the step's own equations read neither
+        self.table = self.cell.input_part(self.p, embedding @ W) if embedding is not None else None  # (V, G·H)
         # Upper layers whose two products simply add: one product of [x, h] with [W; U].
-        fused = self.table is None and self.cell.products_add
-        self.w_cat = np.concatenate([self.p["W"], self.p["U"]], axis=0) if fused else None
-        # Each matrix in both layouts: a product with one row (one stream) runs faster on the
-        # matrix stored gate by gate, (G·H, I) as PyTorch keeps it, read transposed; with many
-        # rows, on (I, G·H). Bound once here: at batch 1 every attribute lookup shows.
-        self.by_rows = {name: np.ascontiguousarray(m.T).T for name, m in
-                        (("W", self.p["W"]), ("U", self.p["U"]), ("cat", self.w_cat)) if m is not None}
-        self.by_cols = {"W": self.p["W"], "U": self.p["U"], "cat": self.w_cat}
+        matrices = {"U": U} if self.table is not None else (
+            {"cat": np.concatenate([W, U], axis=0)} if self.cell.products_add else {"W": W, "U": U})
+        # A product with one row (one stream) runs faster on a matrix stored gate by gate,
+        # (G·H, I) as PyTorch keeps it, read transposed; with many rows, on (I, G·H). The first
+        # is kept; the second is made the first time a step has more than one row.
+        self.by_rows = {name: np.ascontiguousarray(m.T).T for name, m in matrices.items()}
+        self.by_cols: Optional[dict[str, np.ndarray]] = None
+        # Bound once: at one stream every attribute lookup of the step shows.
         self.pointwise, self.input_part = self.cell.pointwise, self.cell.input_part
         self.has_cell_state, self.bias = self.cell.has_cell_state, self.p["b"]
 
     def step(self, x: Optional[np.ndarray], ids: np.ndarray, state):
         """x (N, I) from the layer below, or symbol ids (N,) for the first layer -> (h, new state)."""
         h = state[0] if self.has_cell_state else state
-        matrices = self.by_rows if h.shape[0] == 1 else self.by_cols
-        if self.w_cat is not None:
+        if h.shape[0] == 1:
+            matrices = self.by_rows
+        else:
+            if self.by_cols is None:
+                self.by_cols = {name: np.ascontiguousarray(m) for name, m in self.by_rows.items()}
+            matrices = self.by_cols
+        if "cat" in matrices:
             # pointwise reads x_part and hu only through their sum, and x_part is xw + b here
             # (products_add), so the one product [x, h] [W; U] and the bias stand in for them.
             return self.pointwise(self.p, np.concatenate([x, h], axis=1) @ matrices["cat"], self.bias, state)
