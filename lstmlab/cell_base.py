@@ -86,15 +86,19 @@ class CellLayer:
 
     @classmethod
     def reference_parameters(cls, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """{PyTorch parameter name: array} -> the reference cell's parameter dict."""
-        raise NotImplementedError
+        """{PyTorch parameter name: array} -> the reference cell's parameter dict. The default
+        reads a hand-written layer's layout, weight_ih (G·H, I), weight_hh (G·H, H) and one bias
+        (G·H,): the reference's W, U and b transposed. A class with other parameters extends it."""
+        return {"W": np.asarray(tensors["weight_ih"]).T.copy(), "U": np.asarray(tensors["weight_hh"]).T.copy(),
+                "b": np.asarray(tensors["bias"]).copy()}
 
     @classmethod
     def torch_parameters(cls, params: Mapping[str, np.ndarray], gradient: bool = False) -> dict[str, np.ndarray]:
         """The reference's parameters -> PyTorch's. With gradient=True, `params` are gradients
         ∂L/∂p and the result is the gradient with respect to PyTorch's parameters: where PyTorch
-        keeps two biases that act only as their sum, both get ∂L/∂b."""
-        raise NotImplementedError
+        keeps two biases that act only as their sum, both get ∂L/∂b. The default writes the
+        layout reference_parameters reads."""
+        return {"weight_ih": params["W"].T.copy(), "weight_hh": params["U"].T.copy(), "bias": params["b"].copy()}
 
     # -- Keras (lm/keras_import.py) --------------------------------------------------------------
 

@@ -371,15 +371,6 @@ class SteppedLSTM(CellLayer, nn.Module):
         product, c_{t-1}, and (summed over the batch) each pointwise parameter."""
         raise NotImplementedError
 
-    # One bias (4H,) and weight_ih/weight_hh (4H, ·): the reference's W, U, b transposed.
-    @classmethod
-    def reference_parameters(cls, tensors):
-        return {"W": np.asarray(tensors["weight_ih"]).T.copy(), "U": np.asarray(tensors["weight_hh"]).T.copy(),
-                "b": np.asarray(tensors["bias"]).copy()}
-
-    @classmethod
-    def torch_parameters(cls, params, gradient=False):
-        return {"weight_ih": params["W"].T.copy(), "weight_hh": params["U"].T.copy(), "bias": params["b"].copy()}
 
 
 @register_cell

@@ -58,7 +58,8 @@ class ToyReference(reference.Cell):
 
 
 class ToyLayer(CellLayer, nn.Module):
-    """The PyTorch side: autograd through trace()'s loop (no hand-written backward needed)."""
+    """The PyTorch side: autograd through trace()'s loop (no hand-written backward needed). Its
+    weight_ih, weight_hh and bias are the layout CellLayer converts to the reference's by default."""
 
     kind = KIND
     title = "ToyGatedUnit"
@@ -91,15 +92,6 @@ class ToyLayer(CellLayer, nn.Module):
     def forward(self, x, state=None):
         out, final, _ = self.trace(x, None if state is None else (state,))
         return out, final[0]
-
-    @classmethod
-    def reference_parameters(cls, tensors):
-        return {"W": np.asarray(tensors["weight_ih"]).T.copy(), "U": np.asarray(tensors["weight_hh"]).T.copy(),
-                "b": np.asarray(tensors["bias"]).copy()}
-
-    @classmethod
-    def torch_parameters(cls, params, gradient=False):
-        return {"weight_ih": params["W"].T.copy(), "weight_hh": params["U"].T.copy(), "bias": params["b"].copy()}
 
 
 @pytest.fixture
