@@ -83,6 +83,22 @@ ABLATIONS = {
 }
 
 
+# lstmlab's defaults with one of AWD-LSTM's regularisers turned off (recipe "defaults-no-NAME"), for
+# the 30-minute table: each row differs from "defaults" by this setting alone.
+REGULARISER_ABLATIONS = {
+    "weight-drop": {"weight_drop": 0.0},
+    "word-dropout": {"word_dropout": 0.0},
+    "locked-dropout": {"locked_dropout": False},
+    "ar-tar": {"ar": 0.0, "tar": 0.0},
+    "variable-seq-len": {"variable_seq_len": False},
+    "averaging": {"ema_decay": 0.0},
+    "adaptive-softmax": {"adaptive_softmax": ()},
+    # Every regulariser at once: the untied 2x200 with an adaptive softmax and plain dropout.
+    "regularisers": {"weight_drop": 0.0, "word_dropout": 0.0, "locked_dropout": False, "ar": 0.0, "tar": 0.0,
+                     "variable_seq_len": False, "ema_decay": 0.0, "dropout": 0.2, "embed_dropout": 0.2},
+}
+
+
 def read_split(folder: Path, name: str) -> list[str]:
     """The example's data.Corpus.tokenize: line.split() + ['<eos>'] for every line."""
     words: list[str] = []
@@ -244,6 +260,8 @@ def run_lstmlab(data: Path, work: Path, minutes: float, seed: int, recipe: str, 
         shutil.rmtree(run)
     settings: dict = {"level": "word", "minutes": minutes, "seed": seed}
     ablation = recipe.removeprefix("example-") if recipe.startswith("example-") else None
+    if recipe.startswith("defaults-no-"):
+        settings.update(REGULARISER_ABLATIONS[recipe.removeprefix("defaults-no-")])
     if recipe == "example" or ablation:
         settings.update(EXAMPLE_FLAGS)
         # One validation an epoch, as the example: the corpus is prepared once to count the steps.
@@ -288,7 +306,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0, help="training budget of each run (default 10)")
     ap.add_argument("--recipe", default="defaults",
                     help="lstmlab's rows, comma separated: defaults (nothing given), example (the example's settings "
-                         "as lstmlab flags)")
+                         "as lstmlab flags), defaults-no-NAME (the defaults with one regulariser off: "
+                         + ", ".join(REGULARISER_ABLATIONS) + ")")
     ap.add_argument("--epochs", type=float, help="also stop every run after this many epochs (for the diagnosis)")
     ap.add_argument("--train-lines", type=int,
                     help="train on the first N lines of train.txt only (a slice for the diagnosis; valid.txt and "
@@ -308,7 +327,8 @@ def main() -> None:
         sys.exit(f"{data} holds no train.txt; give --data a folder with train.txt, valid.txt and test.txt")
     work.mkdir(parents=True, exist_ok=True)
     recipes = [r.strip() for r in args.recipe.split(",") if r.strip()]
-    known = {"defaults", "example", *(f"example-{name}" for name in ABLATIONS)}
+    known = {"defaults", "example", *(f"example-{name}" for name in ABLATIONS),
+             *(f"defaults-no-{name}" for name in REGULARISER_ABLATIONS)}
     unknown = set(recipes) - known
     if unknown:
         sys.exit(f"unknown --recipe {', '.join(sorted(unknown))}; choose from {', '.join(sorted(known))}")
@@ -334,14 +354,14 @@ def main() -> None:
         write_json(Path(args.out), result)
 
     print(f"\n{data.name}, {args.minutes:g} minutes each, test.txt scored as one stream (tokens after the first)")
-    print(f"{'run':<34} {'test ppl':>9} {'valid ppl':>9} {'val@ep1':>8} {'epochs':>7} {'words/s':>9} {'ratio':>6}")
+    print(f"{'run':<38} {'test ppl':>9} {'valid ppl':>9} {'val@ep1':>8} {'epochs':>7} {'words/s':>9} {'ratio':>6}")
     reference = result.get("example", {}).get("test_ppl")
     rows = ([("PyTorch example, plain torch", result["example"])] if "example" in result else [])
     rows += [(f"lstmlab {recipe}", r) for recipe, r in result["lstmlab"].items()]
     for name, r in rows:
         ratio = f"{r['test_ppl'] / reference:.3f}" if reference else "-"
         first = f"{r['val_ppl_epoch_1']:.2f}" if r.get("val_ppl_epoch_1") else "-"
-        print(f"{name:<34} {r['test_ppl']:>9.2f} {r['val_ppl']:>9.2f} {first:>8} {r['epochs']:>7.2f} "
+        print(f"{name:<38} {r['test_ppl']:>9.2f} {r['val_ppl']:>9.2f} {first:>8} {r['epochs']:>7.2f} "
               f"{r['words_per_s'] or 0:>9,.0f} {ratio:>6}")
     for recipe, r in result["lstmlab"].items():
         if r["evaluate_ppl"] is None:

@@ -58,6 +58,9 @@ class CellLayer:
     """The declaration every layer class makes (see the module's docstring), with defaults, and
     the trace() loop they share. A class mixes this in before its nn.Module base."""
 
+    # The hidden-to-hidden weight, by its parameter name: what --weight-drop drops (stack.py).
+    recurrent_weight_name = "weight_hh_l0"
+
     kind = ""
     title = ""
     help = ""

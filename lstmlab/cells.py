@@ -329,6 +329,7 @@ class SteppedLSTM(CellLayer, nn.Module):
     """
 
     signals = _LSTM_SIGNALS
+    recurrent_weight_name = "weight_hh"
 
     def __init__(self, input_size: int, hidden_size: int, recurrent_dropout: float = 0.0):
         super().__init__()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 LayerState = tuple[torch.Tensor, ...]
@@ -31,6 +32,28 @@ def dropout_mask(rows: int, width: int, p: float, device: torch.device,
     masks an uninterrupted one would, and a seed gives the same masks on a GPU."""
     keep = 1.0 - p
     return torch.empty(rows, width, dtype=dtype).bernoulli_(keep).div_(keep).to(device)
+
+
+def drop(x: torch.Tensor, p: float, training: bool, locked: bool = False) -> torch.Tensor:
+    """Dropout at rate p in training. A (B, T, F) x with `locked` gets one mask per row, the same
+    at every step (variational or "locked" dropout); otherwise every number its own draw."""
+    if not training or p == 0:
+        return x
+    if not locked or x.dim() != 3:
+        return F.dropout(x, p, training=True)
+    mask = dropout_mask(x.shape[0], x.shape[2], p, x.device, torch.promote_types(x.dtype, torch.float32))
+    return x * mask[:, None, :]
+
+
+def with_dropped_weight(layer: nn.Module, x: torch.Tensor, state, p: float):
+    """layer(x, state) with DropConnect at rate p on its hidden-to-hidden weight (the parameter
+    its class names `recurrent_weight_name`): one mask for this call, the gradient reaching the
+    kept entries of the weight. The layer runs unchanged on the dropped weight, fused kernel and
+    all (torch.func.functional_call swaps the parameter for the call)."""
+    name = layer.recurrent_weight_name
+    weight = getattr(layer, name)
+    mask = dropout_mask(weight.shape[0], weight.shape[1], p, weight.device, weight.dtype)
+    return torch.func.functional_call(layer, {name: weight * mask}, (x, state))
 
 
 def recurrent_mask(layer: nn.Module, x: torch.Tensor, dtype: torch.dtype) -> Optional[torch.Tensor]:

@@ -50,8 +50,13 @@ class Task(Protocol):
     def batch(self, epoch: int, index: int) -> Any:
         """Batch `index` of `epoch`, the same every time it is asked for (so a resume can jump to it)."""
 
-    def training_loss(self, model: torch.nn.Module, batch: Any, carry: Any) -> tuple[torch.Tensor, Any]:
-        """(scalar loss, carry for the next batch: a recurrent state, or None)."""
+    def training_loss(self, model: torch.nn.Module, batch: Any, carry: Any) -> tuple[Any, Any]:
+        """(loss, carry for the next batch: a recurrent state, or None). The loss is a scalar
+        tensor, or a pair (the loss to minimise, the one to report) when the objective adds
+        penalties that are no part of the score (the language model's --ar and --tar)."""
+
+    # Optional: lr_factor(batch) -> float, a factor on the scheduled learning rate for one batch
+    # (the language model's --variable-seq-len scales it by the batch's length).
 
     def evaluate(self, model: torch.nn.Module, group: Group) -> dict[str, float]:
         """Validation scores, "val_loss" among them: each rank of `group` scores its
@@ -354,9 +359,10 @@ class Trainer:
         before clipping, or None when clipping is off)."""
         p, cfg, group = self.progress, self.cfg, self.group
         lr = learning_rate(cfg, p.step, self._step_limit(), p.lr_scale)
-        for param_group in self.optimizer.param_groups:
-            param_group["lr"] = lr
         batch = self.task.batch(epoch, index)
+        lr_factor = getattr(self.task, "lr_factor", None)
+        for param_group in self.optimizer.param_groups:
+            param_group["lr"] = lr * lr_factor(batch) if lr_factor else lr
         rows = self.task_rows = int(batch[0].shape[0])
         share = group.share(rows)
         mine = share.stop - share.start
@@ -365,12 +371,14 @@ class Trainer:
                 loss, carry = self.loss_module(to_device(group.rows_of(batch), self.device), self.carry)
             else:  # more ranks than rows: take part in the gradient average with nothing
                 loss, carry = sum(q.sum() for q in self.model.parameters() if q.requires_grad) * 0.0, self.carry
+        loss, reported = loss if isinstance(loss, tuple) else (loss, loss)
         # A rank's mean loss counts by its share of the rows, so the ranks' average
         # gradient (what DDP computes) is that of the global batch's mean loss.
         weight = mine / rows
-        (value,) = group.sum([loss.item() * weight])
-        if not math.isfinite(value):
-            self._fail_nonfinite(f"the training loss became {value} at step {p.step + 1}", lr)
+        (value,) = group.sum([reported.item() * weight])
+        if not math.isfinite(value) or (reported is not loss and not math.isfinite(loss.item())):
+            what = value if not math.isfinite(value) else f"{value} with the penalties {loss.item()}"
+            self._fail_nonfinite(f"the training loss became {what} at step {p.step + 1}", lr)
         self.optimizer.zero_grad(set_to_none=True)
         scaled = loss * (weight * group.world)
         grad_norm = None

@@ -69,6 +69,16 @@ def layer_sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected layer sizes like 512 or 256,128, got {text!r}") from None
 
 
+def cutoffs(text: str) -> tuple[int, ...]:
+    """--adaptive-softmax 2000,10000 (the clusters' first ids), or off for a full softmax."""
+    if text.strip().lower() == "off":
+        return ()
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected cutoffs like 2000,10000, or off, got {text!r}") from None
+
+
 def items(text: str) -> tuple[str, ...]:
     """A comma-separated list, blanks dropped: --features Open,Volume."""
     return tuple(item.strip() for item in text.split(",") if item.strip())

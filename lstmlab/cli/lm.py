@@ -23,7 +23,7 @@ from ..lm.summary import format_summary
 from ..lm.presets import PRESETS, TABLE_INTRO, WORD_MODEL_DEFAULTS, WORD_TRAIN_DEFAULTS, presets_text, table_text
 from ..lm.train import prepare, train
 from ..lm.trained import check_sampling, load
-from .flags import (PRECISION_HELP, add_device_flag, add_run_options, check_seed, default_of, given, layer_sizes,
+from .flags import (PRECISION_HELP, add_device_flag, add_run_options, check_seed, cutoffs, default_of, given, layer_sizes,
                     run_folder)
 
 CORPUS_HELP = ("a .txt file, a folder of .txt files, an http(s) URL, gutenberg:<id>, "
@@ -90,8 +90,17 @@ def _add_model_flags(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
                         "one-hot (a fixed identity table, the same as --embed-dim 0), or scaled-id (characters only: "
                         "one number, the character's sorted index / n, as seeds 003 and 004 feed it; it learns more "
                         "slowly, since neighbouring characters look alike)")
-    m.add_argument("--tie-embeddings", action="store_true", default=None,
-                   help="share the embedding with the output layer (needs --embed-dim equal to the last hidden size)")
+    tie = m.add_mutually_exclusive_group()
+    tie.add_argument("--tie-embeddings", action="store_true", default=None,
+                     help="share the embedding with the output layer (needs --embed-dim equal to the last hidden size)")
+    tie.add_argument("--no-tie-embeddings", dest="tie_embeddings", action="store_false", default=None,
+                     help="give the output layer weights of its own (where a preset ties them)")
+    m.add_argument("--adaptive-softmax", type=cutoffs, metavar="CUTOFFS",
+                   help="--level word: an adaptive softmax output layer (Grave et al. 2017) whose clusters start at "
+                        "these ids, e.g. 2000,10000: the frequent words get a full softmax, the rare ones a smaller "
+                        "one reached through it, so training costs a fraction of a full softmax over a large "
+                        "vocabulary; scores stay exact. off: a full softmax. Default: chosen from the vocabulary's "
+                        "size for an untied output (lstmlab presets)")
     return m
 
 
@@ -113,6 +122,18 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
                    help="Keras' dropout= of a recurrent layer (seed 000's layer_lstm(dropout = 0.2)): drop input "
                         "features of every recurrent layer, one mask per sequence kept for all its steps, unlike "
                         "--dropout's fresh draw per step (default 0)")
+    locked = m.add_mutually_exclusive_group()
+    locked.add_argument("--locked-dropout", action="store_true", default=None,
+                        help="--dropout and --embed-dropout draw one mask per sequence, kept for all its steps "
+                             "(AWD-LSTM's locked dropout), instead of a fresh draw per step")
+    locked.add_argument("--no-locked-dropout", dest="locked_dropout", action="store_false", default=None,
+                        help="a fresh draw per step (where a preset locks the masks)")
+    m.add_argument("--weight-drop", type=float, metavar="P",
+                   help="DropConnect on every layer's hidden-to-hidden weights (AWD-LSTM's weight drop): one mask per "
+                        "batch, training only; the fused kernel still runs (default 0)")
+    m.add_argument("--word-dropout", type=float, metavar="P",
+                   help="drop whole words (AWD-LSTM's embedding dropout): a dropped word's embedding is zero wherever "
+                        "it occurs in the batch (default 0)")
 
     o = p.add_argument_group("objective")
     o.add_argument("--objective", choices=OBJECTIVES,
@@ -121,6 +142,18 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     o.add_argument("--seq-len", type=int, help=f"characters (words at --level word) per back-propagation chunk (default {default_of(obj, 'seq_len')})")
     o.add_argument("--window", type=int, help=f"window length for --objective window (default {default_of(obj, 'window')})")
     o.add_argument("--step", type=int, help=f"distance between windows for --objective window (default {default_of(obj, 'step')})")
+    o.add_argument("--ar", type=float, metavar="ALPHA",
+                   help="activation regularisation (AWD-LSTM): add ALPHA x the mean square of the top layer's "
+                        "dropped-out output to the loss (default 0; AWD-LSTM uses 2)")
+    o.add_argument("--tar", type=float, metavar="BETA",
+                   help="temporal activation regularisation (AWD-LSTM): add BETA x the mean square of the top "
+                        "layer's change from step to step (default 0; AWD-LSTM uses 1)")
+    varied = o.add_mutually_exclusive_group()
+    varied.add_argument("--variable-seq-len", action="store_true", default=None,
+                        help="vary each chunk's length around --seq-len as AWD-LSTM does (half of it one time in "
+                             "twenty), with the learning rate scaled by length / --seq-len")
+    varied.add_argument("--no-variable-seq-len", dest="variable_seq_len", action="store_false", default=None,
+                        help="chunks of --seq-len exactly (where a preset varies them)")
     o.add_argument("--batch-size", type=int, help=f"streams (tbptt) or windows per batch (default {default_of(t, 'batch_size')})")
 
     g = p.add_argument_group("optimisation")

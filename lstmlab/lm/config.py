@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -139,6 +140,24 @@ class ModelConfig:
     # Share the embedding matrix with the output layer; needs embed_dim equal to
     # the last hidden size.
     tie_embeddings: bool = False
+    # AWD-LSTM's regularisers (Merity et al. 2017), all off in runs saved before they existed.
+    # DropConnect on every layer's hidden-to-hidden weights: one mask per forward pass (per
+    # batch), shared by every row and step, so the fused kernel still runs (stack.py).
+    weight_drop: float = 0.0
+    # Drop whole words (symbols): a dropped word's embedding is zero wherever it occurs in the
+    # batch, the others scaled by 1 / (1 - p); AWD-LSTM's embedding dropout.
+    word_dropout: float = 0.0
+    # --dropout and --embed-dropout draw one mask per sequence, the same at every step (AWD-LSTM's
+    # LockedDropout, Gal & Ghahramani's variational dropout on the non-recurrent connections),
+    # instead of a fresh draw per number and step.
+    locked_dropout: bool = False
+    # The output layer: () a full softmax over the vocabulary; cutoffs such as (2000, 10000) an
+    # adaptive softmax (Grave et al. 2017, torch.nn.AdaptiveLogSoftmaxWithLoss): the ids below
+    # the first cutoff (a word vocabulary's ids follow frequency) form the head, each later range
+    # a cluster reached through the head with a smaller projection. Scores stay exact: log_prob
+    # gives the full distribution. Word-level runs choose it from the vocabulary's size
+    # (presets.default_cutoffs); () in runs saved before it existed.
+    adaptive_softmax: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -176,6 +195,19 @@ class ModelConfig:
         require(0.0 <= self.recurrent_dropout < 1.0,
                 f"--recurrent-dropout must be in [0, 1), got {self.recurrent_dropout}; try 0.2")
         require(0.0 <= self.input_dropout < 1.0, f"--input-dropout must be in [0, 1), got {self.input_dropout}; try 0.2")
+        require(0.0 <= self.weight_drop < 1.0, f"--weight-drop must be in [0, 1), got {self.weight_drop}; try 0.5")
+        require(0.0 <= self.word_dropout < 1.0, f"--word-dropout must be in [0, 1), got {self.word_dropout}; try 0.1")
+        object.__setattr__(self, "adaptive_softmax", tuple(int(c) for c in self.adaptive_softmax))
+        cutoffs = self.adaptive_softmax
+        require(all(a < b for a, b in zip(cutoffs, cutoffs[1:])) and all(c >= 1 for c in cutoffs),
+                f"--adaptive-softmax takes increasing positive cutoffs such as 2000,10000, got "
+                f"{','.join(map(str, cutoffs))}")
+        require(not cutoffs or cutoffs[-1] < self.vocab_size - 1,
+                f"--adaptive-softmax cutoffs must lie below the vocabulary's {self.vocab_size:,} symbols, got "
+                f"{','.join(map(str, cutoffs))}; give smaller ones, or --adaptive-softmax off")
+        require(not (cutoffs and self.tie_embeddings),
+                "--adaptive-softmax has output layers of its own that cannot share the embedding; drop "
+                "--tie-embeddings, or give --adaptive-softmax off")
         require(
             not (self.tie_embeddings and self.input in FIXED_INPUTS),
             "--tie-embeddings needs a learned embedding; drop it or give --embed-dim a positive size",
@@ -210,9 +242,24 @@ class ObjectiveConfig:
     # Validation reads at most this many held-out characters (or words) so that
     # evaluation stays cheap on a 1 GB corpus. 0 means all of them.
     eval_chars: int = 200_000
+    # AWD-LSTM's activation regularisation (AR): the loss adds ar times the mean square of the
+    # top layer's output after dropout, which keeps activations small; and temporal AR (TAR):
+    # tar times the mean square of its change from one step to the next (before dropout), which
+    # keeps the state from jumping. 0 in runs saved before they existed.
+    ar: float = 0.0
+    tar: float = 0.0
+    # AWD-LSTM's variable back-propagation length (tbptt only): each batch reads a length drawn
+    # around seq_len (seq_len most of the time, half of it one time in twenty, spread by
+    # N(0, 5)), so that chunk boundaries fall everywhere, with the learning rate scaled by
+    # length / seq_len so every word weighs the same (data.VariableStreamBatches).
+    variable_seq_len: bool = False
 
     def __post_init__(self) -> None:
         require(self.objective in OBJECTIVES, f"unknown --objective {self.objective!r}; choose {' or '.join(OBJECTIVES)}")
+        require(self.ar >= 0 and math.isfinite(self.ar), f"--ar must be >= 0 (0 turns it off), got {self.ar}; try 2")
+        require(self.tar >= 0 and math.isfinite(self.tar), f"--tar must be >= 0 (0 turns it off), got {self.tar}; try 1")
+        require(not (self.variable_seq_len and self.objective == "window"),
+                "--variable-seq-len varies the chunks of --objective tbptt; --objective window reads fixed windows")
         for name in ("seq_len", "window", "step"):
             value = getattr(self, name)
             require(value >= 1, f"--{name.replace('_', '-')} must be at least 1, got {value}")

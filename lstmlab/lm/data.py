@@ -122,6 +122,36 @@ class StreamBatches:
         return rows[:, :-1], rows[:, 1:]
 
 
+class VariableStreamBatches(StreamBatches):
+    """StreamBatches whose chunks vary in length (AWD-LSTM's variable back-propagation length):
+    the same B streams and the same number of batches an epoch, but each epoch cuts the streams
+    at new places. Lengths are drawn as AWD-LSTM draws them (T with probability 0.95, else T/2,
+    spread by N(0, 5), at least 5) and then scaled so that an epoch's chunks still cover
+    steps_per_epoch * T positions of each stream; so the boundaries fall everywhere and every
+    position is still read once an epoch. The trainer scales the learning rate by length / T
+    (task.lr_factor). Drawn from (seed, epoch), so a resumed run reads the same batches."""
+
+    def cuts(self, epoch: int) -> np.ndarray:
+        """(steps_per_epoch + 1,) chunk boundaries within each stream, from 0 to steps * T."""
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        n = self.steps_per_epoch
+        base = np.where(rng.random(n) < 0.95, float(self.T), self.T / 2.0)
+        lengths = np.maximum(5.0, rng.normal(base, 5.0))
+        ends = np.cumsum(lengths)
+        # Every chunk gets one position, and the rest of the n * T in proportion to its length, so
+        # that none is empty however short --seq-len is.
+        return np.arange(n + 1) + np.concatenate([[0], np.round(ends / ends[-1] * (n * self.T - n))]).astype(np.int64)
+
+    def batch(self, epoch: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cuts = self.cuts(epoch)
+        begin, end = int(cuts[index]), int(cuts[index + 1])
+        offset = int(np.random.default_rng([self.seed, epoch]).integers(self.T))
+        starts = offset + np.arange(self.B) * self.stream_len + begin
+        rows = np.asarray(self.tokens[starts[:, None] + np.arange(end - begin + 1)], dtype=np.int64)
+        rows = torch.from_numpy(rows)
+        return rows[:, :-1], rows[:, 1:]
+
+
 class WindowBatches:
     """The seeds' layout: windows of W characters every `step` characters,
     shuffled each epoch; the target is the one character after each window."""

@@ -111,6 +111,82 @@ class FoldedHead:
             weight, bias = weight / temperature, bias / temperature
         return cls(np.ascontiguousarray(weight.T), bias)
 
+    @property
+    def hidden_size(self) -> int:
+        return self.weight_t.shape[0]
+
+    def logits(self, hidden: np.ndarray) -> np.ndarray:
+        """(N, H) -> (N, V) float32, temperature applied."""
+        return hidden @ self.weight_t + self.bias
+
+    def torch_logits(self, hidden: torch.Tensor) -> np.ndarray:
+        """The same from a tensor on any device, computed there; only the logits come back."""
+        device = hidden.device
+        if getattr(self, "_on", None) is None or self._on[0] != device:
+            object.__setattr__(self, "_on", (device, torch.from_numpy(self.weight_t).to(device),
+                                             torch.from_numpy(self.bias).to(device)))
+        _, weight_t, bias = self._on
+        with torch.inference_mode():
+            return torch.addmm(bias, hidden.float(), weight_t).cpu().numpy()
+
+
+@dataclass(frozen=True)
+class FoldedAdaptiveHead:
+    """An adaptive softmax (torch.nn.AdaptiveLogSoftmaxWithLoss) as NumPy arrays: its log_prob,
+    exact over every cluster, with the temperature and the suppressed ids applied after it.
+    Shapes: head (H, C0 + K) for the C0 frequent ids and K clusters; per cluster a projection
+    (H, D_k) and an output (D_k, V_k)."""
+
+    head_t: np.ndarray
+    head_bias: np.ndarray
+    clusters: tuple[tuple[np.ndarray, np.ndarray], ...]
+    shortlist: int
+    temperature: float
+    suppress: np.ndarray
+
+    @classmethod
+    def of(cls, head: torch.nn.AdaptiveLogSoftmaxWithLoss, temperature: float,
+           suppress: Sequence[int]) -> "FoldedAdaptiveHead":
+        to_np = lambda t: np.ascontiguousarray(t.detach().float().cpu().numpy().T)  # noqa: E731
+        bias = head.head.bias
+        head_bias = (bias.detach().float().cpu().numpy() if bias is not None
+                     else np.zeros(head.head.out_features, dtype=np.float32))
+        clusters = tuple((to_np(tail[0].weight), to_np(tail[1].weight)) for tail in head.tail)
+        return cls(to_np(head.head.weight), head_bias, clusters, head.shortlist_size, temperature,
+                   np.asarray(list(suppress), dtype=np.int64))
+
+    @property
+    def hidden_size(self) -> int:
+        return self.head_t.shape[0]
+
+    def logits(self, hidden: np.ndarray) -> np.ndarray:
+        head = log_softmax(hidden @ self.head_t + self.head_bias)  # (N, C0 + K)
+        parts = [head[:, : self.shortlist]]
+        for k, (projection, output) in enumerate(self.clusters):
+            parts.append(log_softmax((hidden @ projection) @ output) + head[:, self.shortlist + k, None])
+        scores = np.concatenate(parts, axis=1)
+        scores[:, self.suppress] = -np.inf
+        if self.temperature not in (0, 1):
+            scores /= self.temperature
+        return scores
+
+    def torch_logits(self, hidden: torch.Tensor) -> np.ndarray:
+        # Only (N, H) crosses from the device; the clusters are small enough for the CPU.
+        return self.logits(hidden.float().cpu().numpy())
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def folded_head(head: torch.nn.Module, temperature: float, suppress: Sequence[int]):
+    """The model's output layer, full or adaptive, ready for the steppers (FoldedHead,
+    FoldedAdaptiveHead): both give `logits(hidden)` as (N, V) float32 scores to sample from."""
+    if isinstance(head, torch.nn.AdaptiveLogSoftmaxWithLoss):
+        return FoldedAdaptiveHead.of(head, temperature, suppress)
+    return FoldedHead.of(head, temperature, suppress)
+
 
 class Stepper:
     """Steps N streams one symbol at a time and samples each next symbol."""
@@ -171,7 +247,7 @@ class NumpyStepper(Stepper):
         return hidden.float().cpu().numpy()
 
     def logits(self, hidden: np.ndarray) -> np.ndarray:
-        return hidden @ self.head.weight_t + self.head.bias
+        return self.head.logits(hidden)
 
     def step(self, ids: np.ndarray) -> np.ndarray:
         """ids (N,) -> top-layer output (N, H)."""
@@ -199,16 +275,13 @@ class TorchStepper(Stepper):
     """Steps with the model itself on its own device: one `features` call per symbol."""
 
     def __init__(self, model, state, batch: int, head: FoldedHead):
-        self.model, self.state, self.device = model, state, model.device
-        self.weight_t = torch.from_numpy(head.weight_t).to(self.device)
-        self.bias = torch.from_numpy(head.bias).to(self.device)
+        self.model, self.state, self.device, self.head = model, state, model.device, head
 
     def start(self, hidden: torch.Tensor) -> torch.Tensor:
         return hidden
 
     def logits(self, hidden: torch.Tensor) -> np.ndarray:
-        with torch.inference_mode():
-            return torch.addmm(self.bias, hidden.float(), self.weight_t).cpu().numpy()
+        return self.head.torch_logits(hidden)
 
     def step(self, ids: np.ndarray) -> torch.Tensor:
         # Each step in its own inference_mode: the caller's code between steps runs in its own mode.

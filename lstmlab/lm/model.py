@@ -15,13 +15,15 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..cells import Gates
 from ..errors import LstmlabError
+from ..recurrence import drop, dropout_mask
 from ..stack import RecurrentStack, State
 from .config import ModelConfig
-from .generation import FoldedHead, NumpyStepper, TorchStepper, numpy_steps_faster
+from .generation import NumpyStepper, TorchStepper, folded_head, numpy_steps_faster
 
 STEPPERS = {"numpy": NumpyStepper, "torch": TorchStepper}
 # A tied embedding (and output layer) starts uniform in +-this.
@@ -41,10 +43,16 @@ class RecurrentLM(nn.Module):
         else:
             self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
         self.rnn = RecurrentStack(config.cell, config.input_size, config.hidden_sizes, config.dropout,
-                                  config.recurrent_dropout, config.input_dropout)
-        self.dropout = nn.Dropout(config.dropout)
-        self.embed_dropout = nn.Dropout(config.embed_dropout) if config.embed_dropout > 0 else nn.Identity()
-        self.head = nn.Linear(config.hidden_sizes[-1], config.vocab_size)
+                                  config.recurrent_dropout, config.input_dropout, config.weight_drop,
+                                  config.locked_dropout)
+        top = config.hidden_sizes[-1]
+        if config.adaptive_softmax:
+            # Its head holds the frequent ids and one entry per cluster; each cluster projects the
+            # output down by div_value (4) per cluster before its own softmax.
+            self.head = nn.AdaptiveLogSoftmaxWithLoss(top, config.vocab_size, list(config.adaptive_softmax),
+                                                      div_value=4.0, head_bias=True)
+        else:
+            self.head = nn.Linear(top, config.vocab_size)
         if config.tie_embeddings:
             # The shared matrix is an output layer too, and an output layer must start small: drawn
             # from nn.Embedding's N(0, 1), its logits start so spread that the first perplexity is
@@ -57,15 +65,57 @@ class RecurrentLM(nn.Module):
     @property
     def device(self) -> torch.device:
         """Where the weights are; the inference methods move their inputs here."""
-        return self.head.weight.device
+        return self.embedding.weight.device
+
+    @property
+    def adaptive(self) -> bool:
+        return bool(self.config.adaptive_softmax)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) -> (B, T, E), with the embedding's dropouts in training: whole words
+        (--word-dropout: one draw per vocabulary entry for the batch), then single numbers
+        (--embed-dropout, locked or not)."""
+        x = self.embedding(ids)
+        cfg = self.config
+        if self.training and cfg.word_dropout > 0:
+            keep = dropout_mask(cfg.vocab_size, 1, cfg.word_dropout, x.device, torch.promote_types(x.dtype, torch.float32))
+            x = x * keep[ids]
+        return drop(x, cfg.embed_dropout, self.training, cfg.locked_dropout)
 
     def features(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
         """ids (B, T) -> top-layer outputs (B, T, H), before dropout and head."""
-        return self.rnn(self.embed_dropout(self.embedding(ids)), state)
+        return self.rnn(self.embed(ids), state)
+
+    def drop_output(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The dropout before the output layer (training only)."""
+        return drop(hidden, self.config.dropout, self.training, self.config.locked_dropout)
+
+    def output(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> (..., V) scores whose softmax is the next-symbol distribution: logits of the
+        full softmax, or the adaptive softmax's exact log-probabilities (every cluster computed)."""
+        if not self.adaptive:
+            return self.head(hidden)
+        flat = hidden.reshape(-1, hidden.shape[-1])
+        with torch.autocast(flat.device.type, enabled=False):  # see loss(): the head runs in float32
+            return self.head.log_prob(flat.float()).reshape(*hidden.shape[:-1], -1)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """(..., H) -> (..., V)."""
-        return self.head(self.dropout(hidden))
+        """(..., H) -> (..., V), after the output dropout."""
+        return self.output(self.drop_output(hidden))
+
+    def loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean cross entropy of `targets` (...) given top-layer outputs (..., H), and the
+        outputs after dropout (AR reads them). The adaptive softmax computes only the clusters
+        the targets fall in, which is where its speed comes from."""
+        dropped = self.drop_output(hidden)
+        if not self.adaptive:
+            logits = self.head(dropped)
+            return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)), dropped
+        # In float32: under bf16 autocast the module's per-target log-probabilities (and its
+        # loss) would be rounded to bf16, and it copies float32 values into a bf16 buffer.
+        with torch.autocast(dropped.device.type, enabled=False):
+            flat = dropped.reshape(-1, dropped.shape[-1]).float()
+            return self.head(flat, targets.reshape(-1)).loss, dropped
 
     def forward(self, ids: torch.Tensor, state: Optional[State] = None) -> tuple[torch.Tensor, State]:
         """ids (B, T) -> logits (B, T, V), new state."""
@@ -80,7 +130,7 @@ class RecurrentLM(nn.Module):
         with torch.inference_mode():
             hidden, state, gates = self.rnn.trace(self.embedding(ids.to(self.device)), to_device(state, self.device))
             cpu = torch.device("cpu")
-            return self.head(hidden).cpu(), to_device(state, cpu), [{k: v.cpu() for k, v in g.items()} for g in gates]
+            return self.output(hidden).cpu(), to_device(state, cpu), [{k: v.cpu() for k, v in g.items()} for g in gates]
 
     def next_logits(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, T) -> the logits (B, V) of the symbol after each row, on the CPU. With T = 0
@@ -91,7 +141,7 @@ class RecurrentLM(nn.Module):
                 hidden = torch.zeros(ids.shape[0], self.config.hidden_sizes[-1], device=self.device)
             else:
                 hidden = self.features(ids.to(self.device))[0][:, -1]
-            return self.head(hidden).cpu()
+            return self.output(hidden).cpu()
 
     def generate(
         self,
@@ -128,7 +178,7 @@ class RecurrentLM(nn.Module):
                 state = None
             if stepper is None:
                 stepper = "numpy" if numpy_steps_faster(self.device, batch) else "torch"
-            steps = STEPPERS[stepper](self, state, batch, FoldedHead.of(self.head, temperature, suppress))
+            steps = STEPPERS[stepper](self, state, batch, folded_head(self.head, temperature, suppress))
             hidden = steps.start(hidden)
         rng = np.random.default_rng(seed)
         yield from steps.sample(hidden, length, temperature, top_k, top_p, rng)

@@ -49,7 +49,12 @@ def count_layers(config: ModelConfig) -> list[LayerCount]:
         extra = sum(p.numel() for name, p in layer.named_parameters() if name in layer.keras_count_excludes)
         rows.append(LayerCount(f"{config.cell}_{index}", layer.title, layer.hidden_size, held - extra, held,
                                "PyTorch adds a second bias vector" if extra else ""))
-    if config.tie_embeddings:
+    if config.adaptive_softmax:
+        cutoffs = ",".join(map(str, config.adaptive_softmax))
+        rows.append(LayerCount("head", "AdaptiveSoftmax", config.vocab_size, *[_trainable(model.head)] * 2,
+                               f"adaptive softmax: a head over the first {config.adaptive_softmax[0]:,} ids and "
+                               f"{len(config.adaptive_softmax)} clusters (cutoffs {cutoffs})"))
+    elif config.tie_embeddings:
         head = _trainable(model.head, frozenset({"weight"}))
         rows.append(LayerCount("head", "Dense", config.vocab_size, head, head, "weight shared with the embedding"))
     else:

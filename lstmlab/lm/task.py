@@ -21,7 +21,7 @@ from ..distributed import Group
 from ..errors import LstmlabError
 from ..stack import State
 from .config import ObjectiveConfig
-from .data import PreparedCorpus, StreamBatches, WindowBatches, eval_streams, eval_windows
+from .data import PreparedCorpus, StreamBatches, VariableStreamBatches, WindowBatches, eval_streams, eval_windows
 from .model import RecurrentLM
 
 LN2 = math.log(2.0)
@@ -40,7 +40,8 @@ class LanguageModelTask:
         self.loss_label = f"loss (nats/{self.unit})"
         units = "words" if self.unit == "word" else "characters"
         if objective.objective == "tbptt":
-            self.batches = StreamBatches(corpus.train, train.batch_size, objective.seq_len, train.seed, unit=units)
+            layout = VariableStreamBatches if objective.variable_seq_len else StreamBatches
+            self.batches = layout(corpus.train, train.batch_size, objective.seq_len, train.seed, unit=units)
             self.units_per_step = train.batch_size * objective.seq_len
         else:
             self.batches = WindowBatches(corpus.train, train.batch_size, objective.window, objective.step, train.seed,
@@ -70,16 +71,41 @@ class LanguageModelTask:
     def batch(self, epoch: int, index: int):
         return self.batches.batch(epoch, index)
 
+    def lr_factor(self, batch) -> float:
+        """The learning rate's scale for this batch: its length over --seq-len with
+        --variable-seq-len (AWD-LSTM's rule), so that every word weighs the same; 1 otherwise."""
+        if not self.objective.variable_seq_len:
+            return 1.0
+        return batch[0].shape[1] / self.objective.seq_len
+
     def training_loss(self, model: RecurrentLM, batch, carry: Optional[State]):
+        """(the loss to minimise, the cross entropy to report), and the state to carry. They differ
+        only by the activation penalties (--ar, --tar), which are not part of the model's score."""
         x, y = batch
         if self.objective.objective == "window":
             hidden, _ = model.features(x)  # (B, W, H), from a fresh state
-            return F.cross_entropy(model.logits(hidden[:, -1]), y), None
-        logits, state = model(x, carry)  # (B, T, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+            loss, dropped = model.loss(hidden[:, -1], y)
+            return self.penalised(loss, hidden[:, -1:], dropped[:, None]), None
+        hidden, state = model.features(x, carry)  # (B, T, H)
+        loss, dropped = model.loss(hidden, y)
         # Keep the state's values for the next chunk but cut the graph here:
         # that cut is what makes back-propagation through time "truncated".
-        return loss, [tuple(t.detach() for t in layer) for layer in state]
+        return self.penalised(loss, hidden, dropped), [tuple(t.detach() for t in layer) for layer in state]
+
+    def penalised(self, loss: torch.Tensor, hidden: torch.Tensor, dropped: torch.Tensor):
+        """loss, or (loss + AR + TAR, loss) when either is on. hidden and dropped: the top layer's
+        outputs (B, T, H) before and after the output dropout. AR (--ar) is the mean square of the
+        dropped outputs, TAR (--tar) the mean square of the step-to-step change of the outputs,
+        as AWD-LSTM computes them (on the last layer only)."""
+        ar, tar = self.objective.ar, self.objective.tar
+        if not (ar or tar):
+            return loss
+        total = loss
+        if ar:
+            total = total + ar * dropped.float().pow(2).mean()
+        if tar and hidden.shape[1] > 1:
+            total = total + tar * (hidden[:, 1:] - hidden[:, :-1]).float().pow(2).mean()
+        return total, loss.detach()
 
     def evaluate(self, model: RecurrentLM, group: Group = Group()) -> dict[str, float]:
         if self.objective.objective == "window":

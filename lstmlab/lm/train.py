@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .. import checkpoint
 from ..checkpoint import PathLike
-from ..config import TrainConfig, field_names, split_settings, task_train_config
+from ..config import MAX_VOCAB_SIZE, TrainConfig, field_names, split_settings, task_train_config
 from ..errors import LstmlabError
 from ..runs import Setup, train_run
 from ..trainer import Trainer
@@ -27,7 +27,7 @@ from .data import PreparedCorpus, is_prepared
 from .model import RecurrentLM
 from .prepare import prepare as prepare_corpus
 from .prepare import split_settings_of
-from .presets import choose_defaults
+from .presets import choose_defaults, default_cutoffs
 from .task import LanguageModelTask
 from .trained import LanguageModel, load
 
@@ -95,6 +95,9 @@ class LanguageModelRecipe:
             # A standard split folder: train.txt, valid.txt, and test.txt left alone.
             source, settings = split_settings_of(source, settings, log)
         check_input_settings(settings, level)
+        if level != "word" and settings.get("adaptive_softmax"):
+            raise LstmlabError("--adaptive-softmax is for word-level vocabularies (a character vocabulary is small "
+                               "enough for a full softmax); add --level word, or drop it")
         preset = settings.pop("preset", None)
         given = settings
         # The preset's settings where not given (choose_defaults); a row of the table that
@@ -104,7 +107,8 @@ class LanguageModelRecipe:
         # Build every config before the (possibly slow) prepare step, so a bad flag fails at once.
         train_cfg = task_train_config({}, parts["train"])
         objective = ObjectiveConfig(**parts["objective"])
-        ModelConfig(vocab_size=2, **parts["model"])
+        # The vocabulary is not read yet: the largest there may be, so that only what depends on it waits.
+        ModelConfig(vocab_size=MAX_VOCAB_SIZE, **parts["model"])
 
         if prepared_already:
             if parts["data"]:
@@ -121,6 +125,9 @@ class LanguageModelRecipe:
         parts = split_settings(settings, OWNERS)
         train_cfg = task_train_config({}, parts["train"])
         objective = ObjectiveConfig(**parts["objective"])
+        if level == "word" and "adaptive_softmax" not in parts["model"]:
+            parts["model"]["adaptive_softmax"] = default_cutoffs(len(prepared.vocab),
+                                                                 bool(parts["model"].get("tie_embeddings")))
         model_cfg = ModelConfig(vocab_size=len(prepared.vocab), **parts["model"])
         if model_cfg.input == "scaled-id":
             log(SCALED_ID_NOTE)
@@ -135,7 +142,7 @@ class LanguageModelRecipe:
                                     prepared.vocab.to_json())
         summary = (f"{model_cfg.cell} {'x'.join(map(str, model_cfg.hidden_sizes))}, "
                    f"{sum(p.numel() for p in model.parameters()):,} parameters, vocabulary {model_cfg.vocab_size}"
-                   + dropout_text(model_cfg))
+                   + output_text(model_cfg) + dropout_text(model_cfg) + objective_text(objective))
         held_out = (prepared.data_config.val_source or
                     f"the last {prepared.data_config.val_fraction:g} of {prepared.data_config.source}")
         log(task.describe_validation(held_out))
@@ -155,9 +162,25 @@ class LanguageModelRecipe:
 
 def dropout_text(model: ModelConfig) -> str:
     """The dropouts in use, for the model's log line: ", dropout 0.2, recurrent dropout 0.25"."""
-    rates = {"dropout": model.dropout, "embedding dropout": model.embed_dropout,
-             "recurrent dropout": model.recurrent_dropout, "input dropout": model.input_dropout}
+    locked = " locked" if model.locked_dropout else ""  # one mask per sequence
+    rates = {f"dropout{locked}": model.dropout, f"embedding dropout{locked}": model.embed_dropout,
+             "recurrent dropout": model.recurrent_dropout, "input dropout": model.input_dropout,
+             "weight drop": model.weight_drop, "word dropout": model.word_dropout}
     return "".join(f", {name} {rate:g}" for name, rate in rates.items() if rate > 0)
+
+
+def output_text(model: ModelConfig) -> str:
+    """The output layer, for the model's log line, when it is not a plain softmax."""
+    if model.adaptive_softmax:
+        return f", adaptive softmax (cutoffs {','.join(map(str, model.adaptive_softmax))})"
+    return ", output tied to the embedding" if model.tie_embeddings else ""
+
+
+def objective_text(objective: ObjectiveConfig) -> str:
+    """AWD-LSTM's objective settings in use, for the log."""
+    parts = [f"AR {objective.ar:g}" if objective.ar else "", f"TAR {objective.tar:g}" if objective.tar else "",
+             "variable back-propagation length" if objective.variable_seq_len else ""]
+    return "".join(f", {part}" for part in parts if part)
 
 
 def corpus_folder(run_dir: Path, config: RunConfig) -> Path:

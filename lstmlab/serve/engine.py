@@ -34,7 +34,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from ..lm.generation import FoldedHead, sample_rows
+from ..lm.generation import folded_head, sample_rows
 from ..lm.model import STEPPERS
 from ..lm.trained import LanguageModel
 from .events import DoneEvent, EngineEvent, ErrorEvent, TextEvent
@@ -223,10 +223,10 @@ class Engine:
         device = self.model.device
         # NumPy steps fastest on a CPU at the batch sizes a server sees (generation.py).
         self.stepper_name = "numpy" if device.type == "cpu" else "torch"
-        self.head = FoldedHead.of(self.model.head, 1.0, ())  # the head as NumPy arrays (H, V), (V,)
+        self.head = folded_head(self.model.head, 1.0, ())  # the output layer as NumPy arrays
         self.suppressed = list(lm.suppressed)
         self.stepper = STEPPERS[self.stepper_name](self.model, None, 0, self.head)
-        self.hidden = np.zeros((0, self.head.weight_t.shape[0]), dtype=np.float32)  # (rows, H) to sample from
+        self.hidden = np.zeros((0, self.head.hidden_size), dtype=np.float32)  # (rows, H) to sample from
         self.active: list[Request] = []  # in batch-row order
         self.row_settings: Optional[RowSettings] = None  # rebuilt when a request joins or leaves
         self.to_wake: list[Outbox] = []  # outboxes with news for a sleeping request
@@ -348,7 +348,7 @@ class Engine:
                 self._finish(request, "time_limit")
         if not self.active:
             return
-        logits = self.hidden @ self.head.weight_t + self.head.bias  # (N, V), temperature 1
+        logits = self.head.logits(self.hidden)  # (N, V), temperature 1
         next_ids = self._sample(logits)
         surprise = surprise_bits(logits, next_ids)
         start, going = 0, []
