@@ -1,5 +1,5 @@
 """Training speed of a full softmax against an adaptive one, the model otherwise the same, over
-vocabularies of several sizes: where the adaptive softmax starts to pay (presets.ADAPTIVE_FROM),
+vocabularies of several sizes: where the adaptive softmax starts to pay (config.ADAPTIVE_FROM),
 and how much faster it trains at WikiText-2's full vocabulary (33,279 symbols).
 
     flock /tmp/lstmlab-bench.lock .venv/bin/python -u benchmarks/adaptive_softmax.py \\
@@ -45,7 +45,7 @@ def words_per_s(data: Path, run: Path, vocab: int, cutoffs: tuple[int, ...], arg
 
 
 def main() -> None:
-    from lstmlab.lm.presets import CUTOFFS
+    from lstmlab.lm.config import CUTOFFS
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=DEFAULT_DATA, help="a folder holding train.txt and valid.txt")

@@ -26,6 +26,13 @@ the best epoch's is scored.
 lstmlab is called through its Python API, as `lstmlab train DATA --level word --minutes M`
 would: "defaults" gives nothing else; "example" gives the example's settings as flags.
 
+The 30-minute table (issue 24) adds the `awd` preset (AWD-LSTM's regularisers), a row per
+regulariser of it turned off (recipe awd-no-NAME; awd-no-adaptive-softmax gives the full softmax's
+words/s beside the adaptive one's, the model otherwise the same) and AWD-LSTM's averaged SGD in
+place of the moving average (awd-with-nt-asgd):
+
+    ... benchmarks/standard_lm.py --minutes 30 --recipe defaults,awd,awd-no-weight-drop
+
 The scorer (`score_stream`) is the same for every model: test.txt read as one stream with the
 state carried, from an empty state, the first token read and every later one scored (the
 example's convention; 245,568 of WikiText-2 test's 245,569 tokens). lstmlab's own
@@ -83,8 +90,9 @@ ABLATIONS = {
 }
 
 
-# lstmlab's defaults with one of AWD-LSTM's regularisers turned off (recipe "defaults-no-NAME"), for
-# the 30-minute table: each row differs from "defaults" by this setting alone.
+# The awd preset (recipe "awd": --preset awd) with one of AWD-LSTM's regularisers turned off (recipe
+# "awd-no-NAME"), for the 30-minute table: each row differs from "awd" by this setting alone. At
+# 945d166 the awd preset was the 30-minute default, and these recipes were called defaults-no-NAME.
 REGULARISER_ABLATIONS = {
     "weight-drop": {"weight_drop": 0.0},
     "word-dropout": {"word_dropout": 0.0},
@@ -96,6 +104,11 @@ REGULARISER_ABLATIONS = {
     # Every regulariser at once: the untied 2x200 with an adaptive softmax and plain dropout.
     "regularisers": {"weight_drop": 0.0, "word_dropout": 0.0, "locked_dropout": False, "ar": 0.0, "tar": 0.0,
                      "variable_seq_len": False, "ema_decay": 0.0, "dropout": 0.2, "embed_dropout": 0.2},
+}
+
+# ... and with one thing in place of the preset's own (recipe "awd-with-NAME").
+VARIANTS = {
+    "nt-asgd": {"nt_asgd": 5},  # AWD-LSTM's averaged SGD (its nonmono 5) in place of the moving average
 }
 
 
@@ -260,8 +273,12 @@ def run_lstmlab(data: Path, work: Path, minutes: float, seed: int, recipe: str, 
         shutil.rmtree(run)
     settings: dict = {"level": "word", "minutes": minutes, "seed": seed}
     ablation = recipe.removeprefix("example-") if recipe.startswith("example-") else None
-    if recipe.startswith("defaults-no-"):
-        settings.update(REGULARISER_ABLATIONS[recipe.removeprefix("defaults-no-")])
+    if recipe == "awd" or recipe.startswith("awd-"):
+        settings["preset"] = "awd"
+    if recipe.startswith("awd-no-"):
+        settings.update(REGULARISER_ABLATIONS[recipe.removeprefix("awd-no-")])
+    if recipe.startswith("awd-with-"):
+        settings.update(VARIANTS[recipe.removeprefix("awd-with-")])
     if recipe == "example" or ablation:
         settings.update(EXAMPLE_FLAGS)
         # One validation an epoch, as the example: the corpus is prepared once to count the steps.
@@ -286,7 +303,7 @@ def run_lstmlab(data: Path, work: Path, minutes: float, seed: int, recipe: str, 
     nll, count = score_stream(lm.model, test_ids)
     score_seconds = time.monotonic() - t
     # lstmlab's own scorer too, for the rows a user would run (an ablation needs only one figure).
-    own = lm.evaluate_file(Path(data, "test.txt")) if recipe in ("defaults", "example") else None
+    own = lm.evaluate_file(Path(data, "test.txt")) if recipe in ("defaults", "example", "awd") else None
     cfg = lm.config
     first_epoch = next((m["val_ppl"] for m in metrics if m["epoch"] >= 1), None)
     return {"test_ppl": math.exp(nll / count), "scored": count, "val_ppl": best["val_ppl"],
@@ -306,8 +323,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0, help="training budget of each run (default 10)")
     ap.add_argument("--recipe", default="defaults",
                     help="lstmlab's rows, comma separated: defaults (nothing given), example (the example's settings "
-                         "as lstmlab flags), defaults-no-NAME (the defaults with one regulariser off: "
-                         + ", ".join(REGULARISER_ABLATIONS) + ")")
+                         "as lstmlab flags), awd (--preset awd), awd-no-NAME (awd with one regulariser off: "
+                         + ", ".join(REGULARISER_ABLATIONS) + "), awd-with-NAME (" + ", ".join(VARIANTS)
+                         + " in place of the preset's own)")
     ap.add_argument("--epochs", type=float, help="also stop every run after this many epochs (for the diagnosis)")
     ap.add_argument("--train-lines", type=int,
                     help="train on the first N lines of train.txt only (a slice for the diagnosis; valid.txt and "
@@ -328,7 +346,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     recipes = [r.strip() for r in args.recipe.split(",") if r.strip()]
     known = {"defaults", "example", *(f"example-{name}" for name in ABLATIONS),
-             *(f"defaults-no-{name}" for name in REGULARISER_ABLATIONS)}
+             "awd", *(f"awd-no-{name}" for name in REGULARISER_ABLATIONS), *(f"awd-with-{name}" for name in VARIANTS)}
     unknown = set(recipes) - known
     if unknown:
         sys.exit(f"unknown --recipe {', '.join(sorted(unknown))}; choose from {', '.join(sorted(known))}")

@@ -17,25 +17,38 @@ configured value (as TensorFlow's ExponentialMovingAverage with num_updates does
 from __future__ import annotations
 
 import copy
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
 
 
 class WeightAverage:
-    """Keeps `average`, a copy of `model` whose parameters follow the model's with `decay`."""
+    """Keeps `average`, a copy of `model` whose parameters follow the model's with `decay`; or,
+    given `start`, the plain mean of the model's weights after every step from `start` on
+    (averaged SGD: AWD-LSTM's NT-ASGD, whose trigger is `nt_asgd_triggered`)."""
 
-    def __init__(self, model: nn.Module, decay: float):
-        self.decay = decay
+    def __init__(self, model: nn.Module, decay: float, start: Optional[int] = None):
+        self.decay, self.start = decay, start
         self.average = copy.deepcopy(model).eval()
         for parameter in self.average.parameters():
             parameter.requires_grad_(False)
 
     def update(self, model: nn.Module, step: int) -> None:
         """Blend in the model's weights after optimiser step number `step` (0-based)."""
-        decay = min(self.decay, (1 + step) / (10 + step))
+        if self.start is not None:
+            # The n-th weights since the start weigh 1/n: the running mean of them all.
+            decay = (step - self.start) / (step - self.start + 1)
+        else:
+            decay = min(self.decay, (1 + step) / (10 + step))
         with torch.no_grad():
             for averaged, current in zip(self.average.parameters(), model.parameters()):
                 averaged.lerp_(current.detach(), 1.0 - decay)
             for averaged, current in zip(self.average.buffers(), model.buffers()):
                 averaged.copy_(current)
+
+
+def nt_asgd_triggered(val_losses: Sequence[float], patience: int) -> bool:
+    """AWD-LSTM's non-monotone trigger for averaged SGD (Merity et al. 2017): the newest validation
+    loss is no better than the best of all those before the last `patience` ones."""
+    return len(val_losses) > patience and val_losses[-1] > min(val_losses[:-patience])

@@ -147,6 +147,17 @@ def save_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
     save_atomic(tensors, Path(run_dir) / LAST, meta)
 
 
+def read_last_progress(run_dir: Path) -> dict[str, Any]:
+    """The trainer's saved state (progress) in last.safetensors, without reading its tensors; {}
+    when the file or the state is missing or unreadable (load_last then names the problem)."""
+    path = Path(run_dir) / LAST
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return json.loads((fh.metadata() or {})["trainer"])
+    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError):
+        return {}
+
+
 def load_last(run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, average: Optional[nn.Module] = None):
     """Restore weights, optimiser and the weights' moving average in place; return (carry,
     trainer_state, the random states saved per rank). Tensors load on the CPU; the

@@ -78,6 +78,11 @@ class TrainConfig:
     # Validation scores, and the best checkpoint keeps, an exponential moving average of
     # the weights with this decay (averaging.py); 0 scores the weights as they are.
     ema_decay: float = 0.998
+    # AWD-LSTM's non-monotone averaged SGD (NT-ASGD) in place of the moving average: no average
+    # until a validation loss fails to beat the best of those before the last `nt_asgd`, then
+    # the plain mean of the weights of every step since (averaging.py). 0 turns it off; when on,
+    # ema_decay is unused. 0 in runs saved before it existed.
+    nt_asgd: int = 0
     # Budget: whichever of these comes first stops training. With none given,
     # `minutes` applies.
     minutes: Optional[float] = 10.0
@@ -114,6 +119,7 @@ class TrainConfig:
         require(self.clip_grad_norm >= 0, f"--clip must be >= 0 (0 turns clipping off), got {self.clip_grad_norm}")
         require(0 <= self.ema_decay < 1, f"--ema-decay must be in [0, 1) (0 turns averaging off), got {self.ema_decay}")
         require(self.patience >= 0, f"--patience must be >= 0, got {self.patience}")
+        require(self.nt_asgd >= 0, f"--nt-asgd must be >= 0 (validations; 0 turns it off), got {self.nt_asgd}; try 5")
         # 0 was accepted (and unused) with the other schedules before, so saved runs may hold it.
         require(self.plateau_patience >= (1 if self.schedule == "plateau" else 0),
                 f"--plateau-patience must be at least 1 (validations without improvement before the rate drops), "

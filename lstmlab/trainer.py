@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import checkpoint
-from .averaging import WeightAverage
+from .averaging import WeightAverage, nt_asgd_triggered
 from .config import BUDGET_FIELDS, TrainConfig
 from .devices import Precision, describe_device
 from .distributed import Group
@@ -91,6 +91,9 @@ class Progress:
     last_eval_step: int = -1
     stop_reason: str = ""
     processes: int = 1  # how many processes trained the run when it was saved
+    # NT-ASGD (--nt-asgd): every validation loss so far, and the step its average began at (-1: not yet).
+    val_losses: list[float] = dataclasses.field(default_factory=list)
+    average_from: int = -1
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: float = 0.0) -> torch.optim.Optimizer:
@@ -180,8 +183,10 @@ class Trainer:
         self._interrupted = False
         self._window = WindowStats()
         self.task_rows = 0  # rows (streams) of the last global batch
-        # What validation scores and the best checkpoint keeps: the weights' moving average, or the weights.
-        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay > 0 else None
+        # What validation scores and the best checkpoint keeps: the weights' moving average, or the weights
+        # (with NT-ASGD, until its trigger: _start_averaging).
+        self.average = (WeightAverage(self.model, config.ema_decay) if config.ema_decay > 0 and not config.nt_asgd
+                        else None)
 
     @property
     def scored_model(self) -> nn.Module:
@@ -190,6 +195,9 @@ class Trainer:
 
     # -- state ------------------------------------------------------------
     def resume(self) -> None:
+        state = checkpoint.read_last_progress(self.run_dir)
+        if self.cfg.nt_asgd and state.get("average_from", -1) >= 0:
+            self.average = WeightAverage(self.model, 0.0, start=state["average_from"])
         carry, state, rng_states = checkpoint.load_last(self.run_dir, self.model, self.optimizer,
                                                         self.average.average if self.average else None)
         known = {f.name for f in dataclasses.fields(Progress)}
@@ -455,6 +463,10 @@ class Trainer:
         if not math.isfinite(val):
             self._fail_nonfinite(f"the validation loss became {val} at step {p.step}",
                                  learning_rate(cfg, p.step, self._step_limit(), p.lr_scale))
+        if cfg.nt_asgd and self.average is None:
+            p.val_losses.append(val)
+            if nt_asgd_triggered(p.val_losses, cfg.nt_asgd):
+                self._start_averaging()
         if val < p.best_val:
             p.best_val, p.best_step, p.evals_without_improvement = val, p.step, 0
             if self.group.leader:
@@ -485,6 +497,15 @@ class Trainer:
         extra = f" | {units_per_s:,.0f} {self.task.unit}s/s" if units_per_s else ""
         best = " *" if p.best_step == p.step else ""
         self.log(f"step {p.step:>6} | {train_part}{self.task.describe(metrics)}{extra} | {p.elapsed_s:,.0f}s{best}")
+
+    def _start_averaging(self) -> None:
+        """NT-ASGD's switch: from this step on, validation scores (and the best checkpoint keeps) the
+        mean of the weights of every step since."""
+        p = self.progress
+        p.average_from = p.step
+        self.average = WeightAverage(self.model, 0.0, start=p.step)
+        self.log(f"step {p.step:>6} | NT-ASGD: validation has not beaten its best of {self.cfg.nt_asgd} "
+                 "validations ago; from here the scored weights are the mean of every step's since")
 
     def _on_signal(self, signum, frame) -> None:
         # A second Ctrl-C stops a single process at once (checkpoints stay whole). Under

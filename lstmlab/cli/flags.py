@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from ..config import OPTIMIZERS, PRECISIONS, SCHEDULES, TrainConfig
 from ..errors import LstmlabError
@@ -69,10 +69,13 @@ def layer_sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected layer sizes like 512 or 256,128, got {text!r}") from None
 
 
-def cutoffs(text: str) -> tuple[int, ...]:
-    """--adaptive-softmax 2000,10000 (the clusters' first ids), or off for a full softmax."""
+def cutoffs(text: str) -> Union[tuple[int, ...], str]:
+    """--adaptive-softmax 2000,10000 (the clusters' first ids), auto (chosen from the vocabulary's
+    size), or off for a full softmax."""
     if text.strip().lower() == "off":
         return ()
+    if text.strip().lower() == "auto":
+        return "auto"
     try:
         return tuple(int(part) for part in text.split(","))
     except ValueError:

@@ -99,8 +99,9 @@ def _add_model_flags(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
                    help="--level word: an adaptive softmax output layer (Grave et al. 2017) whose clusters start at "
                         "these ids, e.g. 2000,10000: the frequent words get a full softmax, the rare ones a smaller "
                         "one reached through it, so training costs a fraction of a full softmax over a large "
-                        "vocabulary; scores stay exact. off: a full softmax. Default: chosen from the vocabulary's "
-                        "size for an untied output (lstmlab presets)")
+                        "vocabulary; scores stay exact. auto: cutoffs from the vocabulary's size (none under 5,000 "
+                        "symbols or for a tied output). off: a full softmax (the default, but for the presets "
+                        "that say auto: lstmlab presets)")
     return m
 
 
@@ -174,6 +175,10 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ema-decay", type=float, metavar="DECAY",
                    help=f"validate and keep a moving average of the weights with this decay (default "
                         f"{default_of(t, 'ema_decay')}; 0 keeps the weights as trained)")
+    g.add_argument("--nt-asgd", type=int, metavar="N",
+                   help="AWD-LSTM's averaged SGD in place of --ema-decay: once a validation fails to beat the best of "
+                        "those before the last N, validate (and keep) the mean of the weights of every step since "
+                        "(default 0: off; AWD-LSTM uses 5)")
     g.add_argument("--seed", type=int, help="random seed; the same seed and settings give the same weights (default 0)")
     g.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
 
@@ -261,10 +266,11 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("inspect", help="see what each unit and gate does on a text: an HTML page and a PNG",
                        description="Read a text with a trained model and write one self-contained HTML page (no network "
-                                   "needed) plus a PNG: the text coloured by a unit's value, and per character the gates "
-                                   "and cell state of the chosen units, the top-5 next-character guesses and the "
-                                   "surprise in bits. With --find, rank the units that track quotes, line position, "
-                                   "parentheses and word starts.")
+                                   "needed) plus a PNG: the text coloured by a unit's value, and per character (per word "
+                                   "for a word-level run) the gates and cell state of the chosen units, the top-5 next "
+                                   "guesses and the surprise in bits. With --find, rank the units that track quotes, "
+                                   "line position, parentheses and word starts (for words: quotes, parentheses, the "
+                                   "position in the sentence and punctuation).")
     p.add_argument("run", metavar="RUN", help="run folder made by lstmlab train")
     p.add_argument("--text", help="the text to inspect (use $'...\\n...' in bash for newlines)")
     p.add_argument("--file", metavar="FILE", help="read the text to inspect from FILE instead")

@@ -36,6 +36,13 @@ def display_char(ch: str) -> str:
     return ch
 
 
+def display_label(inspection: Inspection) -> list[str]:
+    """Each position's label under the heat map: its character, or its word (a line end as ↵)."""
+    if inspection.tokens is None:
+        return [display_char(ch) for ch in inspection.text]
+    return [display_char(piece) if piece == "\n" else token for token, piece in zip(inspection.tokens, inspection.pieces)]
+
+
 def _normalised(values: np.ndarray, scale_kind: str, scale: float) -> np.ndarray:
     """Values mapped to -1 ... 1 the way the page colours them; scale_kind from signal_range."""
     kind = scale_kind
@@ -52,7 +59,7 @@ def cell_scale(values: np.ndarray) -> float:
 
 
 def render_heatmap(inspection: Inspection, layer: int, units: Sequence[int], title: Optional[str] = None) -> bytes:
-    """A heat map per chosen unit (rows: its gates, columns: the characters) under a
+    """A heat map per chosen unit (rows: its gates, columns: the characters or words) under a
     strip of the model's surprise. Colours as on the page (blue low, red high)."""
     import matplotlib
 
@@ -64,7 +71,8 @@ def render_heatmap(inspection: Inspection, layer: int, units: Sequence[int], tit
     names = list(inspection.gates[layer])
     cmap = plt.get_cmap("RdBu_r")
     n = len(units)
-    width = float(np.clip(2.2 + 0.11 * T, 8, 24))
+    words = inspection.tokens is not None
+    width = float(np.clip(2.2 + (0.2 if words else 0.11) * T, 8, 24))
     heights = [1.1] + [0.24 * len(names) + 0.15] * n
     fig, axes = plt.subplots(n + 1, 1, figsize=(width, sum(heights) + 1.0), dpi=100, sharex=True, layout="constrained",
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
@@ -90,10 +98,11 @@ def render_heatmap(inspection: Inspection, layer: int, units: Sequence[int], tit
     note = "colours: gates (f i o r z) 0 blue … 1 red;  g, n, h: −1 … +1;  c: ± its largest |c| in the text"
     if T <= 160:
         last.set_xticks(x)
-        last.set_xticklabels([display_char(ch) for ch in inspection.text], fontsize=7, family="monospace")
+        last.set_xticklabels(display_label(inspection), fontsize=7, family="monospace",
+                             **({"rotation": 90} if words else {}))
         last.set_xlabel(note, fontsize=7, color="#555555")
     else:
-        last.set_xlabel("character position;  " + note, fontsize=7, color="#555555")
+        last.set_xlabel(f"{inspection.noun} position;  " + note, fontsize=7, color="#555555")
     last.set_xlim(-0.5, T - 0.5)
     fig.suptitle(title or f"layer {layer}: gates of units {', '.join(map(str, units))} over the text",
                  fontsize=10)

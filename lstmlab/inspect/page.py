@@ -1,7 +1,9 @@
 """The `lstmlab inspect` page: one self-contained HTML file and a PNG (drawn by heatmap.py).
 
 Everything drawn here comes from an `Inspection` (inspection.py), i.e. from
-`LanguageModel.inspect(text)`: the page never runs or recomputes the model.
+`LanguageModel.inspect(text)`: the page never runs or recomputes the model. A word
+run's page is the same page with one element per word (the text joined as generation
+writes it), surprise in bits per word and the likeliest next words.
 
     import lstmlab
     from lstmlab.inspect import page
@@ -43,7 +45,8 @@ from ..cells import cell_class
 from ..checkpoint import PathLike, save_text_atomic, write_atomic
 from ..errors import LstmlabError
 from .heatmap import cell_scale, render_heatmap, short_name, signal_range
-from .inspection import FEATURES, Inspection, UnitMatch, find_units
+# FEATURES and WORD_FEATURES: also read from here (page.FEATURES), as the --find table's feature names.
+from .inspection import FEATURES, WORD_FEATURES, Inspection, UnitMatch, feature_meaning, find_units
 
 
 DEFAULT_MAX_CHARS = 5000
@@ -54,8 +57,11 @@ MAX_EMBEDDED_VALUES = 2_000_000
 # Where render_page fills in assets/page.html: <!-- lstmlab:title -->, <!-- lstmlab:css --> and so on.
 TEMPLATE_MARKER = re.compile(r"<!-- lstmlab:([a-z_]+) -->")
 
-SURPRISE_EXPLAINED = ("surprise = −log<sub>2</sub> p(character | everything before it), in bits. 0 bits: the "
-                      "model was sure of this character; 1 bit: it gave it 50%; 7 bits: less than 1%.")
+
+def surprise_explained(noun: str = "character") -> str:
+    """What the page says surprise is, for a character or a word."""
+    return (f"surprise = −log<sub>2</sub> p({noun} | everything before it), in bits. 0 bits: the "
+            f"model was sure of this {noun}; 1 bit: it gave it 50%; 7 bits: less than 1%.")
 
 
 # ---------------------------------------------------------------------------
@@ -209,7 +215,6 @@ def _float32_base64(values: np.ndarray) -> str:
 
 def page_data(inspection: Inspection, view: View, title: str = "", budget: int = MAX_EMBEDDED_VALUES) -> dict:
     """Everything the page's script reads, as JSON-ready values."""
-    T = len(inspection)
     embedded = _embedded_units(inspection, view, budget)
     layers = []
     for layer, gates in enumerate(inspection.gates):
@@ -220,18 +225,27 @@ def page_data(inspection: Inspection, view: View, title: str = "", budget: int =
         panel = view.units if layer == view.layer else units[:DEFAULT_UNIT_COUNT]
         layers.append({"size": size, "signals": list(gates), "units": units, "values": values,
                        "cell_scale": scales, "panel_units": panel})
-    top_ids = np.argsort(-inspection.probs, axis=1, kind="stable")[:, :5]  # as Inspection.top_predictions
-    top_probs = np.take_along_axis(inspection.probs, top_ids, axis=1)
-    actual = inspection.probs[np.arange(T), inspection.ids]
+    top_ids, top_probs = inspection.top(5)  # as Inspection.top_predictions
+    symbols = list(inspection.symbols)
+    words = {}
+    if inspection.tokens is not None:
+        # A word vocabulary is too big to embed: only the words the guesses name travel, and
+        # top_ids index them. Each element is a token, shown as its piece of the text.
+        named, inverse = np.unique(top_ids, return_inverse=True)
+        top_ids = inverse.reshape(top_ids.shape)
+        symbols = [inspection.symbols[i] for i in named]
+        words = {"tokens": list(inspection.tokens), "pieces": list(inspection.pieces)}
     return {
         "title": title,
         "cell": inspection.cell,
+        "level": inspection.level,  # "word": tokens and pieces follow, and symbols holds only the guesses' words
         "text": inspection.text,
-        "unknown": [int(t) for t in np.flatnonzero(inspection.ids == 0)],
-        "symbols": list(inspection.symbols),
+        **words,
+        "unknown": [int(t) for t in np.flatnonzero(inspection.ids == inspection.unknown_id)],
+        "symbols": symbols,
         "surprise": [float(s) for s in inspection.surprise_bits],
-        "actual_prob": [float(p) for p in actual],
-        # Row t + 1 of probs: the guesses after reading character t (row 0: before any).
+        "actual_prob": [float(p) for p in inspection.actual_probs],
+        # Row t + 1 of probs: the guesses after reading character (or word) t (row 0: before any).
         "top_ids": top_ids.tolist(),
         "top_probs": top_probs.tolist(),
         "layers": layers,
@@ -239,7 +253,7 @@ def page_data(inspection: Inspection, view: View, title: str = "", budget: int =
         "ranges": {name: signal_range(inspection.cell, name) for g in inspection.gates for name in g},
         "initial": {"layer": view.layer, "unit": view.colour_unit, "signal": view.colour_signal,
                     "units": view.units, "position": 0},
-        "matches": [{"feature": m.feature, "description": FEATURES.get(m.feature, m.feature), "layer": m.layer,
+        "matches": [{"feature": m.feature, "description": feature_meaning(m.feature), "layer": m.layer,
                      "unit": m.unit, "signal": m.signal, "r": m.correlation} for m in view.matches],
     }
 
@@ -279,7 +293,7 @@ def _explanations(inspection: Inspection, layer: int) -> str:
         span = {"sigmoid": "0 … 1", "tanh": "−1 … 1", "cell": "unbounded"}[signal.scale]
         items.append(f"<dt><b>{signal.short}</b> {html.escape(name)} <small>({span})</small></dt>"
                      f"<dd>{signal.meaning}</dd>")
-    items.append(f"<dt><b>bits</b> surprise</dt><dd>{SURPRISE_EXPLAINED}</dd>")
+    items.append(f"<dt><b>bits</b> surprise</dt><dd>{surprise_explained(inspection.noun)}</dd>")
     return "<dl>" + "".join(items) + "</dl>"
 
 
@@ -289,7 +303,7 @@ def _find_table(view: View) -> str:
     rows = []
     for m in view.matches:
         rows.append(f'<tr data-layer="{m.layer}" data-unit="{m.unit}" data-signal="{m.signal}" tabindex="0">'
-                    f"<td>{html.escape(FEATURES.get(m.feature, m.feature))}</td><td>{m.layer}</td><td>{m.unit}</td>"
+                    f"<td>{html.escape(feature_meaning(m.feature))}</td><td>{m.layer}</td><td>{m.unit}</td>"
                     f"<td>{m.signal}</td><td class=\"num\">{m.correlation:+.3f}</td></tr>")
     best = view.best_match
     return (
@@ -316,12 +330,14 @@ def render_page(inspection: Inspection, view: View, png: Optional[bytes] = None,
         "choose others with --layer, --units and --unit.</p>")
     mean_bits = float(np.mean(inspection.surprise_bits))
     unknown = len(data["unknown"])
+    noun = inspection.noun
+    unknown_symbol = html.escape(inspection.symbols[inspection.unknown_id])
     unknown_note = "" if not unknown else (
-        f'<p class="note">{unknown} character(s), <span class="ch unk sample">underlined</span>, are not in the '
-        "model's vocabulary: it read them as the unknown symbol �.</p>")
+        f'<p class="note">{unknown} {noun}(s), <span class="ch unk sample">underlined</span>, are not in the '
+        f"model's vocabulary: it read them as the unknown symbol {unknown_symbol}.</p>")
     chart = "" if png is None else (
         '<section id="chart"><h2>The chosen units over the whole text</h2>'
-        "<p>Top: surprise per character. Below: one band per unit, one row per signal "
+        f"<p>Top: surprise per {noun}. Below: one band per unit, one row per signal "
         "(blue low, red high; the same colours as above).</p>"
         f'<img alt="gate heat map" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"></section>')
     heading = html.escape(title or "what the model sees")
@@ -330,7 +346,7 @@ def render_page(inspection: Inspection, view: View, png: Optional[bytes] = None,
         "heading": heading,
         "css": read_asset("page.css"),
         "summary": (f"{html.escape(inspection.cell)} {sizes} · vocabulary {len(inspection.symbols)} · "
-                    f"{len(inspection):,} characters · mean surprise {mean_bits:.2f} bits/char"),
+                    f"{len(inspection):,} {noun}s · mean surprise {mean_bits:.2f} {inspection.bits_unit}"),
         "partial": partial,
         "unknown_note": unknown_note,
         # Plain text for a reader without script; page.js draws the coloured characters.
@@ -377,27 +393,31 @@ def describe(inspection: Inspection, written: WrittenPage) -> str:
     lines = []
     if view.searched:
         lines.append("units that track features of the text (r: correlation over this text, +1 or -1 is perfect):")
-        lines.append(format_matches(view.matches))
-    summary = (f"read {len(inspection):,} characters: mean surprise {np.mean(inspection.surprise_bits):.2f} bits/char; "
+        lines.append(format_matches(view.matches, inspection.level))
+    summary = (f"read {len(inspection):,} {inspection.noun}s: mean surprise {np.mean(inspection.surprise_bits):.2f} "
+               f"{inspection.bits_unit}; "
                f"showing layer {view.layer} units {','.join(map(str, view.units))}, text coloured by "
                f"{view.colour_signal} of unit {view.colour_unit}")
     best = view.best_match
     if best is not None:
         summary += (f"; best match: layer {best.layer} unit {best.unit} ({best.signal}) tracks "
-                    f"{FEATURES.get(best.feature, best.feature)}, r = {best.correlation:+.3f}")
+                    f"{feature_meaning(best.feature)}, r = {best.correlation:+.3f}")
     lines.append(summary)
     lines.append(f"wrote {written.html} and {written.png}")
     return "\n".join(lines)
 
 
-def format_matches(matches: list[UnitMatch]) -> str:
-    """find_units' ranking as a plain-text table."""
+def format_matches(matches: list[UnitMatch], level: str = "char") -> str:
+    """find_units' ranking as a plain-text table; `level` ("char" or "word") names the features looked for."""
     if not matches:
-        return ("no unit could be ranked: none of the features (quotes, line position, parentheses, word starts) "
+        looked_for = ("quotes, line position, parentheses, word starts" if level == "char"
+                      else "quotes, position in the sentence, parentheses, punctuation")
+        return (f"no unit could be ranked: none of the features ({looked_for}) "
                 "changes in this text; give a longer text with some of them")
-    lines = [f"{'feature':<14} {'layer':>5} {'unit':>5} {'signal':<7} {'r':>7}  meaning"]
+    width = max(14, *(len(m.feature) + 1 for m in matches))
+    lines = [f"{'feature':<{width}} {'layer':>5} {'unit':>5} {'signal':<7} {'r':>7}  meaning"]
     for m in matches:
-        lines.append(f"{m.feature:<14} {m.layer:>5} {m.unit:>5} {m.signal:<7} {m.correlation:>+7.3f}  "
-                     f"{FEATURES.get(m.feature, '')}")
+        lines.append(f"{m.feature:<{width}} {m.layer:>5} {m.unit:>5} {m.signal:<7} {m.correlation:>+7.3f}  "
+                     f"{feature_meaning(m.feature)}")
     return "\n".join(lines)
 

@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from ..config import (CELLS, DEFAULT_CELL, MAX_LAYER_SIZE, MAX_SEQUENCE_LENGTH, MAX_VOCAB_SIZE, RETIRED_TRAIN_FIELDS, TrainConfig,
                       build_run_config, read_run_json, require, train_config_from_json)
@@ -102,6 +102,22 @@ class DataConfig:
         )
 
 
+# --adaptive-softmax auto: an output layer over this many symbols or more is an adaptive softmax
+# unless it is tied to the embedding; above it, training runs faster than with a full softmax
+# (BENCHMARKS.md §20, benchmarks/adaptive_softmax.py). The clusters start at these ids (a word
+# vocabulary's ids follow frequency), those below the vocabulary's size kept.
+ADAPTIVE_FROM = 5_000
+CUTOFFS = (2_000, 10_000, 50_000, 200_000)
+
+
+def default_cutoffs(vocab_size: int, tied: bool) -> tuple[int, ...]:
+    """The cutoffs of --adaptive-softmax auto: () (a full softmax) for a tied output or a
+    vocabulary under ADAPTIVE_FROM symbols."""
+    if tied or vocab_size < ADAPTIVE_FROM:
+        return ()
+    return tuple(c for c in CUTOFFS if c < vocab_size - 1)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Embedding -> stacked recurrent layers -> linear head."""
@@ -155,9 +171,9 @@ class ModelConfig:
     # adaptive softmax (Grave et al. 2017, torch.nn.AdaptiveLogSoftmaxWithLoss): the ids below
     # the first cutoff (a word vocabulary's ids follow frequency) form the head, each later range
     # a cluster reached through the head with a smaller projection. Scores stay exact: log_prob
-    # gives the full distribution. Word-level runs choose it from the vocabulary's size
-    # (presets.default_cutoffs); () in runs saved before it existed.
-    adaptive_softmax: tuple[int, ...] = ()
+    # gives the full distribution. "auto" is resolved here from the vocabulary's size
+    # (default_cutoffs) and saved as the cutoffs; () in runs saved before it existed.
+    adaptive_softmax: Union[tuple[int, ...], str] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -197,6 +213,10 @@ class ModelConfig:
         require(0.0 <= self.input_dropout < 1.0, f"--input-dropout must be in [0, 1), got {self.input_dropout}; try 0.2")
         require(0.0 <= self.weight_drop < 1.0, f"--weight-drop must be in [0, 1), got {self.weight_drop}; try 0.5")
         require(0.0 <= self.word_dropout < 1.0, f"--word-dropout must be in [0, 1), got {self.word_dropout}; try 0.1")
+        if isinstance(self.adaptive_softmax, str):
+            require(self.adaptive_softmax == "auto",
+                    f"--adaptive-softmax takes cutoffs such as 2000,10000, auto or off, got {self.adaptive_softmax!r}")
+            object.__setattr__(self, "adaptive_softmax", default_cutoffs(self.vocab_size, self.tie_embeddings))
         object.__setattr__(self, "adaptive_softmax", tuple(int(c) for c in self.adaptive_softmax))
         cutoffs = self.adaptive_softmax
         require(all(a < b for a, b in zip(cutoffs, cutoffs[1:])) and all(c >= 1 for c in cutoffs),

@@ -55,14 +55,18 @@ LARGE_CORPUS: dict[str, Any] = {
     "seq_len": 35, "batch_size": 20, "ema_decay": 0.0, "eval_every": 1000, "eval_chars": 50_000,
 }
 
-# AWD-LSTM's regularisers (Merity et al. 2017) at the scale a CPU trains in half an hour: the
-# example's SGD recipe on an untied 2x200 LSTM whose adaptive softmax (chosen by default for an
-# untied output over a large vocabulary) trains three times as many words a second, with locked
-# dropout, weight drop, word dropout, AR/TAR, variable back-propagation length and averaged weights.
+# The same recipe with an output layer of its own, an adaptive softmax (its cutoffs chosen from the
+# vocabulary's size: config.default_cutoffs): three times the words a second over WikiText-2's
+# 33,279 symbols, which won at 5 and at 30 minutes (BENCHMARKS.md §20).
+ADAPTIVE: dict[str, Any] = {**LARGE_CORPUS, "tie_embeddings": False, "adaptive_softmax": "auto"}
+# ... with AWD-LSTM's regularisers (Merity et al. 2017): locked dropout, weight drop, word dropout,
+# AR/TAR, variable back-propagation length and averaged weights. On the 2x200 they lost to ADAPTIVE
+# at 30 minutes (the model underfits: §20), so no row of the table picks it; --preset awd does.
 AWD: dict[str, Any] = {
-    **LARGE_CORPUS, "tie_embeddings": False, "dropout": 0.25, "embed_dropout": 0.25, "locked_dropout": True,
-    "weight_drop": 0.2, "word_dropout": 0.05, "ar": 2.0, "tar": 1.0, "variable_seq_len": True, "ema_decay": 0.998,
+    **ADAPTIVE, "dropout": 0.25, "embed_dropout": 0.25, "locked_dropout": True, "weight_drop": 0.2,
+    "word_dropout": 0.05, "ar": 2.0, "tar": 1.0, "variable_seq_len": True, "ema_decay": 0.998,
 }
+GROUPS = (("hidden_sizes", "embed_dim", "tie_embeddings"), ("optimizer", "lr", "momentum", "clip_grad_norm", "warmup_steps"))
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("seconds", "A budget of seconds: 16 streams, a high peak rate and a short warm-up make more and "
@@ -74,13 +78,12 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("medium", "Two layers of 512 with dropout, for a long budget or a small book", MEDIUM, "§5c, §5d"),
     Preset("heavy-dropout", "More dropout, for a small book of words", {"dropout": 0.5}, "§5d"),
     Preset("large-corpus", "PyTorch's word_language_model recipe (tied 2x200, plain SGD at rate 20, tight "
-                           "clip), annealed over the budget, for PTB or WikiText", LARGE_CORPUS, "§17",
-           groups=(("hidden_sizes", "embed_dim", "tie_embeddings"),
-                   ("optimizer", "lr", "momentum", "clip_grad_norm", "warmup_steps"))),
-    Preset("awd", "AWD-LSTM's regularisers on an untied 2x200 LSTM with an adaptive softmax, trained by the "
-                  "word_language_model recipe, for a large word corpus and half an hour or more", AWD, "§20",
-           groups=(("hidden_sizes", "embed_dim", "tie_embeddings"),
-                   ("optimizer", "lr", "momentum", "clip_grad_norm", "warmup_steps"))),
+                           "clip), annealed over the budget, for PTB or WikiText", LARGE_CORPUS, "§17", groups=GROUPS),
+    Preset("adaptive", "The large-corpus recipe with an output layer of its own, an adaptive softmax: three times "
+                       "the words a second over a large vocabulary", ADAPTIVE, "§20", groups=GROUPS),
+    Preset("awd", "The adaptive preset with AWD-LSTM's regularisers (locked dropout, weight drop, word dropout, "
+                  "AR/TAR, variable length, averaged weights), for larger models: the 2x200 underfits with them",
+           AWD, "§20", groups=GROUPS),
 )}
 
 
@@ -118,8 +121,8 @@ RULES: tuple[Rule, ...] = (
     Rule("char", "base", "no other row of the preset table fits"),
     Rule("word", "heavy-dropout", "a small book ({tokens:,} training words, under 100,000: " + SMALL + ")",
          tokens=(0, 100_000), unless=("dropout",)),
-    Rule("word", "awd", "a large word corpus ({tokens:,} training tokens, 500,000 or more) and a budget of 30 "
-                        "minutes or more (time for AWD-LSTM's regularisers to pay)",
+    Rule("word", "adaptive", "a large word corpus ({tokens:,} training tokens, 500,000 or more) and a budget of "
+                             "30 minutes or more (an adaptive softmax trains three times the words a second)",
          minutes=(30.0, math.inf), tokens=(500_000, math.inf)),
     Rule("word", "large-corpus", "a large word corpus ({tokens:,} training tokens, 500,000 or more: PyTorch's "
                                  "word_language_model recipe, annealed over the budget, learns most in minutes)",
@@ -201,22 +204,6 @@ def with_word_defaults(settings: Mapping[str, Any]) -> dict[str, Any]:
     merged = {**WORD_MODEL_DEFAULTS, **WORD_TRAIN_DEFAULTS, **settings}
     merged.setdefault("embed_dropout", merged.get("dropout", 0.0))
     return merged
-
-
-# A word-level output layer over this many symbols or more is an adaptive softmax unless it is tied
-# to the embedding or --adaptive-softmax says otherwise: above it, training runs faster than with
-# a full softmax (BENCHMARKS.md §20, benchmarks/adaptive_softmax.py). The clusters start at these
-# ids (a word vocabulary's ids follow frequency), those below the vocabulary's size kept.
-ADAPTIVE_FROM = 5_000
-CUTOFFS = (2_000, 10_000, 50_000, 200_000)
-
-
-def default_cutoffs(vocab_size: int, tied: bool) -> tuple[int, ...]:
-    """The adaptive softmax's cutoffs a word-level run gets when it does not choose: () (a full
-    softmax) for a tied output or a vocabulary under ADAPTIVE_FROM symbols."""
-    if tied or vocab_size < ADAPTIVE_FROM:
-        return ()
-    return tuple(c for c in CUTOFFS if c < vocab_size - 1)
 
 
 # -- the table in words: `lstmlab presets`, train --help and the README ------------------------

@@ -27,7 +27,7 @@ from .data import PreparedCorpus, is_prepared
 from .model import RecurrentLM
 from .prepare import prepare as prepare_corpus
 from .prepare import split_settings_of
-from .presets import choose_defaults, default_cutoffs
+from .presets import choose_defaults
 from .task import LanguageModelTask
 from .trained import LanguageModel, load
 
@@ -125,9 +125,6 @@ class LanguageModelRecipe:
         parts = split_settings(settings, OWNERS)
         train_cfg = task_train_config({}, parts["train"])
         objective = ObjectiveConfig(**parts["objective"])
-        if level == "word" and "adaptive_softmax" not in parts["model"]:
-            parts["model"]["adaptive_softmax"] = default_cutoffs(len(prepared.vocab),
-                                                                 bool(parts["model"].get("tie_embeddings")))
         model_cfg = ModelConfig(vocab_size=len(prepared.vocab), **parts["model"])
         if model_cfg.input == "scaled-id":
             log(SCALED_ID_NOTE)

@@ -27,7 +27,7 @@ from .. import checkpoint
 from ..checkpoint import PathLike
 from ..devices import resolve_device
 from ..errors import LstmlabError
-from ..inspect.inspection import Inspection
+from ..inspect.inspection import TOP_KEPT, Inspection, WordPredictions
 from ..tokenizers import EOS, PAD_ID, UNK_ID, WordTokenizer, as_lines, load_tokenizer
 from . import corpus
 from .config import RunConfig
@@ -232,6 +232,9 @@ class WordLanguageModel(LanguageModel):
     suppressed = (PAD_ID, UNK_ID)
     # One stream, as the literature scores word-level test sets.
     scoring_streams = 1
+    # inspect holds at most this many next-word scores at once (about 32 MB in float64): with
+    # 270,000 words that is 14 words per trace, with 10,000 words 400.
+    inspect_chunk_values = 4_000_000
 
     def __init__(self, run_dir: Path, config, tokenizer: WordTokenizer, model):
         super().__init__(run_dir, config, tokenizer, model)
@@ -311,9 +314,53 @@ class WordLanguageModel(LanguageModel):
         raise LstmlabError(f"next_char_probs is for character-level runs; {self.run_dir} is word-level: "
                            "use next_word_probs(text, top=10)")
 
-    def inspect(self, text: str, warn=warn):
-        raise LstmlabError(f"inspect draws a character-level run's gates character by character; {self.run_dir} "
-                           "is word-level (train with --level char to inspect)")
+    def inspect(self, text: str, warn: Optional[Callable[[str], None]] = warn) -> Inspection:
+        """Read `text` word by word and keep every gate and cell state, each word's probability and
+        the likeliest next words (not the whole vocabulary's: see inspection.py). The inspection's
+        text is the words joined as generation writes them (piece_writer)."""
+        tokens = self.tokenize(text)
+        if not tokens:
+            raise LstmlabError("there is no text to inspect; give some with --text or --file")
+        ids = self._ids(tokens, warn)
+        joiner = self.tokenizer.joiner()
+        pieces = tuple(joiner.piece(token) for token in tokens)
+        gates, predictions = self._read_words(ids)
+        return Inspection("".join(pieces), ids, self.tokenizer.symbols, self.config.model.cell, gates, None,
+                          tokens=tuple(tokens), pieces=pieces, predictions=predictions, unknown_id=UNK_ID)
+
+    def _read_words(self, ids: np.ndarray) -> tuple[list[dict[str, np.ndarray]], WordPredictions]:
+        """Per-layer gates (T, H) and the kept predictions, reading `inspect_chunk_values // V` words
+        per trace with the state carried, so that at most that many scores are held at once."""
+        T, V = len(ids), len(self.tokenizer)
+        k = min(TOP_KEPT, V - 1)
+        actual = np.empty(T)
+        top_ids, top_probs = np.empty((T + 1, k), dtype=np.int64), np.empty((T + 1, k))
+        tensor = torch.from_numpy(ids).long()
+
+        def keep(scores: torch.Tensor, row: int) -> None:
+            """Rows row, row + 1, ... of the next-word distributions, from the model's scores (R, V)."""
+            # Softmax whatever the model returns: logits, or log-probabilities from an adaptive softmax.
+            logp = torch.log_softmax(scores.double(), dim=-1)  # (R, V)
+            n = min(len(logp), T - row)  # the rows with a word to score (the last row guesses past the text)
+            actual[row: row + n] = logp[torch.arange(n), tensor[row: row + n]].exp().numpy()
+            logp[:, PAD_ID] = -math.inf  # padding is never a next word
+            values, best = torch.topk(logp, k, dim=-1)
+            top_ids[row: row + len(logp)], top_probs[row: row + len(logp)] = best.numpy(), values.exp().numpy()
+
+        # Before the first word nothing has been read: the all-zero state's guess.
+        keep(self.model.next_logits(torch.zeros(1, 0, dtype=torch.long)), 0)
+        step = max(1, self.inspect_chunk_values // V)
+        state, layers = None, []
+        for start in range(0, T, step):
+            scores, state, gates = self.model.trace(tensor[None, start: start + step], state)
+            keep(scores[0], start + 1)
+            layers.append(gates)
+        numpy_gates = [{name: torch.cat([chunk[i][name][0] for chunk in layers]).double().numpy()
+                        for name in layers[0][i]} for i in range(len(layers[0]))]
+        # topk leaves the order of equal probabilities open; make it the likeliest, then the lowest id.
+        order = np.lexsort((top_ids, -top_probs), axis=1)
+        predictions = WordPredictions(actual, np.take_along_axis(top_ids, order, 1), np.take_along_axis(top_probs, order, 1))
+        return numpy_gates, predictions
 
     def evaluate(self, text: str, warn: Optional[Callable[[str], None]] = None) -> WordScore:
         """Average negative log-likelihood per word of `text` (cleaned like the

@@ -1,5 +1,5 @@
 """The language models' routes: generate (JSON, or server-sent events), the next symbols'
-odds, a text's score and, for a character model, its gate traces.
+odds, a text's score and its gate traces (per character, or per word for a word model).
 
 Generation goes through the model's Engine (engine.py); the others run the model in the
 thread pool, so the event loop never waits on a forward pass. OpenAI's completions API,
@@ -97,7 +97,7 @@ async def score(body: TextRequest, server: Server) -> dict:
 
 @router.post("/v1/inspect")
 async def inspect(body: TextRequest, server: Server) -> dict:
-    entry = server.model_named(body.model, ("char-lm",), "inspect")
+    entry = server.model_named(body.model, LANGUAGE_MODELS, "inspect")
     server.check_text(body.text, "text", server.limits.max_inspect_chars, "max-inspect-chars")
     lm: LanguageModel = entry.loaded
 

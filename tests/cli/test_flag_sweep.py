@@ -192,7 +192,10 @@ def lm_train_rows() -> dict[str, Row]:
     return {
         **lm_data_rows(), **lm_model_rows(), **train_rows(),
         **{flag: Row(model, "0.2", ("0",)) for flag in ("--dropout", "--embed-dropout", "--recurrent-dropout",
-                                                         "--input-dropout")},
+                                                         "--input-dropout", "--weight-drop", "--word-dropout")},
+        "--ar": Row(objective, "2", ("0", "1e12")),  # penalty weights: any size is a valid (if poor) choice
+        "--tar": Row(objective, "1", ("0", "1e12")),
+        "--nt-asgd": Row(config(TrainConfig), "5", ("0", HUGE)),  # 0 turns it off; huge never triggers
         "--seq-len": Row(objective, "128"),
         "--window": Row(objective, "50"),
         "--step": Row(objective, "3", (HUGE,)),  # a distance between windows: huge leaves one window

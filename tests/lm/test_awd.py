@@ -16,11 +16,10 @@ import lstmlab
 from lstmlab.cells import CELLS
 from lstmlab.config import TrainConfig
 from lstmlab.errors import LstmlabError
-from lstmlab.lm.config import ModelConfig, ObjectiveConfig
+from lstmlab.lm.config import ADAPTIVE_FROM, ModelConfig, ObjectiveConfig, default_cutoffs
 from lstmlab.lm.data import StreamBatches, VariableStreamBatches
 from lstmlab.lm.generation import FoldedAdaptiveHead, folded_head
 from lstmlab.lm.model import RecurrentLM
-from lstmlab.lm.presets import ADAPTIVE_FROM, default_cutoffs
 from lstmlab.lm.summary import format_summary
 from lstmlab.lm.task import score_tokens
 from lstmlab.recurrence import drop, dropout_mask
@@ -302,15 +301,19 @@ def test_a_word_run_with_every_regulariser_learns_resumes_and_keeps_its_settings
     assert lm2.evaluate_file(wikitext_slice / "test.txt").perplexity > 1
 
 
-def test_word_runs_get_the_adaptive_softmax_by_default_only_when_untied_and_large(wikitext_slice, tmp_path):
+def test_adaptive_softmax_auto_follows_the_vocabulary_and_the_tie_and_is_saved_as_cutoffs(wikitext_slice, tmp_path):
     small = dict(level="word", hidden_sizes=(16,), embed_dim=16, batch_size=4, seq_len=10, max_steps=1, **QUIET)
-    untied = lstmlab.train(str(wikitext_slice), tmp_path / "a", tie_embeddings=False, **small)
-    vocab = untied.config.model.vocab_size
-    assert vocab >= ADAPTIVE_FROM and untied.config.model.adaptive_softmax == default_cutoffs(vocab, False)
-    tied = lstmlab.train(str(wikitext_slice), tmp_path / "b", tie_embeddings=True, **small)
+    auto = lstmlab.train(str(wikitext_slice), tmp_path / "a", adaptive_softmax="auto", **small)
+    vocab = auto.config.model.vocab_size
+    assert vocab >= ADAPTIVE_FROM and auto.config.model.adaptive_softmax == default_cutoffs(vocab, False) != ()
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["model"]["adaptive_softmax"] == list(
+        default_cutoffs(vocab, False))
+    tied = lstmlab.train(str(wikitext_slice), tmp_path / "b", adaptive_softmax="auto", tie_embeddings=True, **small)
     assert tied.config.model.adaptive_softmax == ()
-    off = lstmlab.train(str(wikitext_slice), tmp_path / "c", tie_embeddings=False, adaptive_softmax=(), **small)
-    assert off.config.model.adaptive_softmax == () and isinstance(off.model.head, nn.Linear)
+    # Not asked for, a word run keeps a full softmax (the awd preset asks for auto).
+    plain = lstmlab.train(str(wikitext_slice), tmp_path / "c", **small)
+    assert plain.config.model.adaptive_softmax == () and isinstance(plain.model.head, nn.Linear)
+    assert ModelConfig(vocab_size=ADAPTIVE_FROM - 1, adaptive_softmax="auto").adaptive_softmax == ()
 
 
 # -- bad input ----------------------------------------------------------------------------------------------
@@ -323,6 +326,7 @@ def test_word_runs_get_the_adaptive_softmax_by_default_only_when_untied_and_larg
     (dict(adaptive_softmax=(100, 20)), "increasing positive cutoffs"),
     (dict(adaptive_softmax=(20, 400)), "below the vocabulary"),
     (dict(adaptive_softmax=(20,), tie_embeddings=True, embed_dim=24), "drop --tie-embeddings"),
+    (dict(adaptive_softmax="sometimes"), "auto or off"),
 ])
 def test_bad_model_settings_name_the_fix(settings, needle):
     with pytest.raises(LstmlabError, match=None) as error:
@@ -365,3 +369,65 @@ def test_the_cli_refuses_bad_regulariser_flags_in_one_line(cli, tmp_path, shakes
     one_line_error(cli("train", "--resume", tmp_path / "run", "--weight-drop", "0.5", "--steps", "2"),
                    "only the budget", "weight_drop", "Start a new run with --out")
     assert (tmp_path / "run" / "config.json").read_text() == saved
+
+
+# -- averaged SGD (NT-ASGD) ---------------------------------------------------------------------------------
+
+
+def test_the_non_monotone_trigger_fires_when_validation_misses_the_older_best():
+    from lstmlab.averaging import nt_asgd_triggered
+
+    assert not nt_asgd_triggered([5.0, 4.0, 3.0], 1)
+    assert nt_asgd_triggered([5.0, 4.0, 4.5], 1)  # 4.5 is worse than 4.0, the best before the last one
+    assert not nt_asgd_triggered([5.0, 4.0, 4.5], 2)  # ... but better than 5.0, the best before the last two
+    assert not nt_asgd_triggered([5.0, 6.0], 2)  # too few validations yet
+
+
+def test_the_uniform_average_is_the_mean_of_every_step_since_its_start():
+    from lstmlab.averaging import WeightAverage
+
+    model = nn.Linear(3, 2)
+    average = WeightAverage(model, 0.0, start=7)
+    values = [1.0, 2.0, 6.0]
+    for step, value in zip(range(7, 10), values):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        average.update(model, step)
+    torch.testing.assert_close(average.average.weight, torch.full((2, 3), 3.0))
+
+
+def test_nt_asgd_switches_once_validation_stalls_and_resumes_with_its_average(tmp_path, shakespeare_slice):
+    from lstmlab import checkpoint
+
+    run = tmp_path / "asgd"
+    lines = []
+    # A rate far too high for Adam: validation soon gets worse, which is what the trigger waits for.
+    lstmlab.train(str(shakespeare_slice), run, max_steps=40, eval_every=4, nt_asgd=1, lr=0.5, hidden_sizes=(16,),
+                  embed_dim=8, batch_size=4, seq_len=16, patience=0, log=lines.append, show_progress=False)
+    switch = [line for line in lines if "NT-ASGD" in line]
+    assert len(switch) == 1, lines
+    progress = checkpoint.read_last_progress(run)
+    start = progress["average_from"]
+    assert start > 0 and len(progress["val_losses"]) >= 2
+    tensors, _ = checkpoint.read_file(run / checkpoint.LAST)
+    assert any(k.startswith("average.") for k in tensors)
+    # Resumed, it keeps averaging from the same step and does not switch again.
+    more = []
+    lstmlab.train(out=run, resume=True, max_steps=8, log=more.append, show_progress=False)
+    assert not any("NT-ASGD" in line for line in more)
+    assert checkpoint.read_last_progress(run)["average_from"] == start
+    assert json.loads((run / "config.json").read_text())["train"]["nt_asgd"] == 1
+
+
+def test_the_cli_turns_a_preset_s_switches_off_and_summary_shows_the_adaptive_head(cli):
+    from lstmlab.lm.presets import flag_text
+
+    assert flag_text("tie_embeddings", False) == "--no-tie-embeddings"
+    assert flag_text("locked_dropout", True) == "--locked-dropout"
+    code, out, err = cli("summary", "--vocab-size", "100", "--hidden", "16", "--embed-dim", "16",
+                         "--no-tie-embeddings", "--adaptive-softmax", "20,50")
+    assert code == 0, err
+    assert "AdaptiveSoftmax" in out and "cutoffs 20,50" in out
+    code, out, err = cli("summary", "--vocab-size", "100", "--hidden", "16", "--embed-dim", "16",
+                         "--adaptive-softmax", "off")
+    assert code == 0 and "AdaptiveSoftmax" not in out and "Dense" in out

@@ -120,7 +120,7 @@ def test_word_models_generate_next_and_score(server, word_run):
     status, answer = server.post("/v1/score", {"model": "words", "text": "he said that he would not go there"})
     assert status == 200 and answer["words"] > 0 and answer["perplexity"] > 1
     status, answer = server.post("/v1/inspect", {"model": "words", "text": "he said"})
-    assert status == 400 and "char-lm" in answer["error"]["message"]
+    assert status == 200, answer
 
 
 def test_classify_and_forecast(server, classifier_run, forecaster_run):

@@ -1,5 +1,8 @@
 // The inspect view: a text coloured by one unit's gate (or by surprise), a side panel with the
 // next-character guesses and the gates of chosen units at a pinned character, and the controls.
+// A word run's data (data.level "word") has one element per word instead: data.tokens are the
+// words as the model read them, data.pieces each word with the space before it (they make up
+// data.text), and the page says "word" where it says "character".
 //
 // window.lstmlabInspect.render(container, data) draws it inside `container` from the dict that
 // page.py's page_data() makes. The static page written by `lstmlab inspect` calls it on its
@@ -50,6 +53,19 @@
     else s.textContent = ch;
     return [s];
   }
+  // The nodes that show word i: its piece of the text (the word with the space before it) as the
+  // space, left uncoloured, then a span with data-i; a line end (<eos>) is drawn as a newline is.
+  function wordNodes(piece, i, unknown) {
+    const body = piece.replace(/^[ \t]+/, "");
+    if (body === "\n") return charNodes(body, i, unknown);
+    const s = document.createElement("span");
+    s.className = "ch word";
+    s.dataset.i = i;
+    if (unknown) s.classList.add("unk");
+    s.textContent = body;
+    const gap = piece.slice(0, piece.length - body.length);
+    return gap ? [document.createTextNode(gap), s] : [s];
+  }
   // A list of likeliest next symbols, [[symbol, probability], ...], as <li>s with a bar each;
   // the one that did come next (`next`, or null) is marked.
   function fillTop(list, entries, next) {
@@ -67,7 +83,8 @@
     }));
   }
 
-  const SKELETON = `
+  // The view's frame; `noun` is "character" or "word", Noun its capitalised form.
+  const skeleton = (noun, Noun) => `
 <section id="controls" aria-label="colouring">
 <label>layer <select id="layer-select"></select></label>
 <label>unit <button type="button" id="unit-prev" title="previous unit">◀</button><select id="unit-select"></select><button type="button" id="unit-next" title="next unit">▶</button></label>
@@ -76,17 +93,17 @@
 </section>
 <div class="inspect-main">
 <section id="text-section"><h2 id="text-heading">The text</h2>
-<p class="hint">Each character is coloured by the chosen unit's value <em>after</em> reading it. Hover to preview a character, click to pin it; ← → move the pin.</p>
+<p class="hint">Each ${noun} is coloured by the chosen unit's value <em>after</em> reading it. Hover to preview a ${noun}, click to pin it; ← → move the pin.</p>
 <div id="text" class="text"></div>
 </section>
 <aside id="panel" aria-live="polite">
-<h2>Character <span id="sel-pos"></span> <span id="sel-char" class="glyph"></span> <span id="sel-mode" class="mode"></span></h2>
+<h2>${Noun} <span id="sel-pos"></span> <span id="sel-char" class="glyph"></span> <span id="sel-mode" class="mode"></span></h2>
 <p id="sel-unknown" class="note" hidden>Not in the model's vocabulary: read as the unknown symbol.</p>
-<p>Surprise: <b id="surprise"></b> <span class="muted">(it gave this character <span id="actual-prob"></span>)</span></p>
-<h3>Next-character guesses after reading it</h3>
+<p>Surprise: <b id="surprise"></b> <span class="muted">(it gave this ${noun} <span id="actual-prob"></span>)</span></p>
+<h3>Next-${noun} guesses after reading it</h3>
 <ol id="top5" class="top5"></ol>
-<p class="muted">Actual next character: <span id="actual-next" class="glyph"></span></p>
-<h3>Units of layer <span id="panel-layer"></span> at this character</h3>
+<p class="muted">Actual next ${noun}: <span id="actual-next" class="glyph"></span></p>
+<h3>Units of layer <span id="panel-layer"></span> at this ${noun}</h3>
 <table id="gate-table"><thead></thead><tbody></tbody></table>
 <p class="muted small">Click a row to colour the text by that unit.</p>
 </aside>
@@ -107,13 +124,18 @@
   // Returns {root, data, state, select(i), setView(layer, unit, signal)}.
   function render(root, D, options) {
     const onView = (options && options.onView) || (() => {});
-    root.innerHTML = SKELETON;
+    const words = D.level === "word";
+    const noun = words ? "word" : "character";
+    root.innerHTML = skeleton(noun, noun[0].toUpperCase() + noun.slice(1));
+    root.classList.toggle("words", words);
     const $ = (id) => root.querySelector("#" + id);
-    const CHARS = Array.from(D.text);
+    // One element per character, or per word (as the model read it: "<eos>" for a line end).
+    const CHARS = words ? D.tokens : Array.from(D.text);
     const T = CHARS.length;
     const unknown = new Set(D.unknown);
     const fragment = document.createDocumentFragment();
-    CHARS.forEach((ch, i) => fragment.append(...charNodes(ch, i, unknown.has(i))));
+    CHARS.forEach((ch, i) => fragment.append(...(words ? wordNodes(D.pieces[i], i, unknown.has(i))
+                                                       : charNodes(ch, i, unknown.has(i)))));
     $("text").replaceChildren(fragment);
     const spans = Array.from(root.querySelectorAll("#text .ch"));
     const cache = new Map();
@@ -172,7 +194,7 @@
       let low = "−1", high = "+1", caption = "tanh: −1 … 0 … +1";
       if (state.signal === "surprise") {
         bar.style.background = "linear-gradient(to right," + SEQ.map(css).join(",") + ")";
-        low = "0 bits"; high = SURPRISE_MAX_BITS + "+ bits"; caption = "how unexpected each character was";
+        low = "0 bits"; high = SURPRISE_MAX_BITS + "+ bits"; caption = "how unexpected each " + noun + " was";
       } else {
         bar.style.background = "linear-gradient(to right," + STOPS.map(css).join(",") + ")";
         const kind = D.ranges[state.signal];
@@ -250,7 +272,7 @@
           const td = tr.insertCell();
           td.className = "v"; td.dataset.unit = u; td.dataset.gate = s; td.textContent = fmt(v);
           paint(td, colourFor(s, v, layer, u));
-          td.title = s + " of unit " + u + " after reading character " + (i + 1);
+          td.title = s + " of unit " + u + " after reading " + noun + " " + (i + 1);
         }
         tr.addEventListener("click", () => setView(layer, u, state.signal === "surprise" ? "hidden" : state.signal));
       }
@@ -289,7 +311,8 @@
   }
 
   // What the playground reuses: the view, and the surprise colours for its own text.
-  window.lstmlabInspect = { render: render, charNodes: charNodes, fillTop: fillTop, surpriseColour: surpriseColour,
+  window.lstmlabInspect = { render: render, charNodes: charNodes, wordNodes: wordNodes, fillTop: fillTop,
+                            surpriseColour: surpriseColour,
                             paint: paint, shown: shown,
                             surpriseGradient: "linear-gradient(to right," + SEQ.map(css).join(",") + ")",
                             SURPRISE_MAX_BITS: SURPRISE_MAX_BITS };
