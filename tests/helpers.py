@@ -27,3 +27,11 @@ def validation_rows(run: Path) -> list[dict]:
 
     rows = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
     return [row for row in rows if "val_loss" in row]
+
+
+def write_wikitext_slice(folder: Path, train: int, valid: int, test: int) -> Path:
+    """The first lines of WikiText-2's train.txt, valid.txt and test.txt, as a split folder."""
+    for name, lines in (("train.txt", train), ("valid.txt", valid), ("test.txt", test)):
+        with open(shared_file(f"text/wikitext-2/{name}"), encoding="utf-8") as fh:
+            (folder / name).write_text("".join(line for _, line in zip(range(lines), fh)), encoding="utf-8")
+    return folder

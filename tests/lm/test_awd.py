@@ -25,7 +25,7 @@ from lstmlab.lm.task import score_tokens
 from lstmlab.recurrence import drop, dropout_mask
 from lstmlab.stack import RecurrentStack
 
-from tests.helpers import shared_file
+from tests.helpers import write_wikitext_slice
 
 QUIET = dict(log=lambda line: None, show_progress=False)
 
@@ -266,11 +266,7 @@ def test_summary_names_the_adaptive_softmax_and_counts_its_parameters():
 
 @pytest.fixture(scope="module")
 def wikitext_slice(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("wikitext-awd")
-    for name, lines in (("train.txt", 1500), ("valid.txt", 100), ("test.txt", 50)):
-        with open(shared_file(f"text/wikitext-2/{name}"), encoding="utf-8") as fh:
-            (folder / name).write_text("".join(line for _, line in zip(range(lines), fh)), encoding="utf-8")
-    return folder
+    return write_wikitext_slice(tmp_path_factory.mktemp("wikitext-awd"), 1500, 100, 50)
 
 
 def test_a_word_run_with_every_regulariser_learns_resumes_and_keeps_its_settings(wikitext_slice, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 import lstmlab
 
-from tests.helpers import shared_file
+from tests.helpers import write_wikitext_slice
 from tests.serve.conftest import Server
 
 pytestmark = pytest.mark.slow  # a real `lstmlab serve` process
@@ -15,10 +15,7 @@ pytestmark = pytest.mark.slow  # a real `lstmlab serve` process
 
 @pytest.fixture(scope="module")
 def adaptive_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("adaptive")
-    for name, lines in (("train.txt", 1500), ("valid.txt", 100), ("test.txt", 20)):
-        with open(shared_file(f"text/wikitext-2/{name}"), encoding="utf-8") as fh:
-            (folder / name).write_text("".join(line for _, line in zip(range(lines), fh)), encoding="utf-8")
+    folder = write_wikitext_slice(tmp_path_factory.mktemp("adaptive"), 1500, 100, 20)
     run = folder / "run"
     lstmlab.train(str(folder), run, level="word", hidden_sizes=(32,), embed_dim=16, tie_embeddings=False,
                   adaptive_softmax=(200, 1000), batch_size=8, seq_len=20, max_steps=30, eval_every=30,
