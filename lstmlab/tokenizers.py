@@ -86,6 +86,17 @@ class _Tokenizer:
             kept = kept[: max(max_size - 2, 0)]
         return cls([PAD, UNK, *kept], lowercase)
 
+    def extended(self, counts: Counter, min_freq: int = 1, max_size: int = 0):
+        """This vocabulary with the tokens of `counts` it lacks appended (every old id keeps its
+        token), most frequent first (ties in sorted order), each seen `min_freq` times; with
+        `max_size` (0: no cap) only as many as keep the total within it. Returns it and the tokens
+        added (--init-from: a run's vocabulary grown with a new text's words)."""
+        new = [t for t, n in counts.items() if n >= min_freq and t not in self._index and t not in (PAD, UNK)]
+        new.sort(key=lambda t: (-counts[t], t))
+        if max_size:
+            new = new[: max(max_size - len(self), 0)]
+        return type(self)([*self.symbols, *new], self.lowercase), new
+
     def encode(self, text: str) -> np.ndarray:
         """(N,) int64 ids; tokens outside the vocabulary become UNK_ID."""
         return self.lookup(self.tokenize(text))

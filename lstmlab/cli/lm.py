@@ -220,6 +220,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--preset", metavar="NAME",
                    help=f"take the settings not given from this preset ({', '.join(PRESETS)}) instead of the one "
                         "the table above chooses; flags given still win")
+    p.add_argument("--init-from", metavar="RUN",
+                   help="start from RUN's weights (a language model of the same level) and continue it on CORPUS: "
+                        "the network is RUN's, its vocabulary extended with CORPUS's new words (or characters) seen "
+                        "--min-freq (--min-count) times, their rows starting at the mean of the known ones; the "
+                        "training settings are chosen as for any run (ULMFiT's language model fine-tuning)")
     _add_data_flags(p)
     _add_train_flags(p)
 

@@ -305,6 +305,9 @@ class RunConfig:
     # The preset that chose the run's defaults (lm/presets.py); None in runs saved before presets
     # existed, and in imported ones.
     preset: Optional[str] = None
+    # The run whose weights this one started from (--init-from), its vocabulary extended with the
+    # new text's symbols; "" for a run that started from random weights, and in runs saved before.
+    init_from: str = ""
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=False) + "\n"
@@ -319,7 +322,8 @@ class RunConfig:
         raw["train"] = train_config_from_json(train, f"{where}.train")
         parts = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "objective": ObjectiveConfig}
         return build_run_config(cls, raw, parts, where, data_dir=str(raw.get("data_dir", "")),
-                                version=str(raw.get("version", "")), preset=raw.get("preset"))
+                                version=str(raw.get("version", "")), preset=raw.get("preset"),
+                                init_from=str(raw.get("init_from", "")))
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":

@@ -13,18 +13,20 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from ..checkpoint import write_atomic
 from ..errors import LstmlabError
 from . import corpus
-from ..tokenizers import as_lines
+from ..tokenizers import Tokenizer, as_lines
 from .config import SPLIT_FILES, DataConfig
 from .data import META_FORMAT, PreparedCorpus
 from .vocab import CharVocab, count_chars
 from .words import prepare_words
+
+Vocabulary = Union[CharVocab, Tokenizer]
 
 
 def standard_split(source: str) -> Optional[Path]:
@@ -82,13 +84,15 @@ def read_text(source: str, data_config: DataConfig) -> str:
     )
 
 
-def prepare(data_config: DataConfig, out: Path, report: Callable[[str], None] | None = print) -> PreparedCorpus:
+def prepare(data_config: DataConfig, out: Path, report: Callable[[str], None] | None = print,
+            base: Optional[Vocabulary] = None) -> PreparedCorpus:
     """Read, clean and encode `data_config.source` (and its validation text, if it has one of
-    its own) into the folder `out`."""
+    its own) into the folder `out`. With `base` (a run's vocabulary, --init-from), the vocabulary
+    is `base` with the training part's new symbols appended (min_count or min_freq times seen)."""
     text = read_text(data_config.source, data_config)
     val_text = read_text(data_config.val_source, data_config) if data_config.val_source else None
     if data_config.level == "word":
-        return prepare_words(text, data_config, Path(out), report, val_text=val_text)
+        return prepare_words(text, data_config, Path(out), report, val_text=val_text, base=base)
     if len(text) < 2:
         raise LstmlabError(f"{data_config.source} holds {len(text)} character(s) after cleaning; give a longer text")
     if val_text is not None and len(val_text) < 2:
@@ -96,7 +100,11 @@ def prepare(data_config: DataConfig, out: Path, report: Callable[[str], None] | 
                            "give a longer validation text")
     # With a validation text of its own the alphabet is the training text's, as for words.
     counts = count_chars(text)
-    vocab = CharVocab.build(counts, data_config.min_count)
+    if base is None:
+        vocab = CharVocab.build(counts, data_config.min_count)
+    else:
+        vocab, _ = base.extended(count_chars(text[: len(text) - held_out_size(len(text), data_config)]),
+                                 data_config.min_count)
     if len(vocab) < 3:
         raise LstmlabError(f"{data_config.source} has fewer than 2 distinct characters after cleaning; give a real text")
 
@@ -104,7 +112,7 @@ def prepare(data_config: DataConfig, out: Path, report: Callable[[str], None] | 
     out.mkdir(parents=True, exist_ok=True)
     if val_text is None:
         ids = vocab.encode(text, dtype=vocab.dtype)
-        train_chars = len(ids) - max(1, int(round(len(ids) * data_config.val_fraction)))
+        train_chars = len(ids) - held_out_size(len(ids), data_config)
     else:
         ids = np.concatenate([vocab.encode(text, dtype=vocab.dtype), vocab.encode(val_text, dtype=vocab.dtype)])
         train_chars = len(text)
@@ -123,6 +131,12 @@ def prepare(data_config: DataConfig, out: Path, report: Callable[[str], None] | 
     if report:
         report(corpus_statistics(counts, vocab, len(ids), train_chars, meta["unknown_chars"]))
     return PreparedCorpus.open(out)
+
+
+def held_out_size(size: int, data_config: DataConfig) -> int:
+    """How many of a text's `size` symbols are held out for validation: the last --val-fraction
+    (at least one), or none when the validation text is a file of its own."""
+    return 0 if data_config.val_source else max(1, int(round(size * data_config.val_fraction)))
 
 
 def corpus_statistics(counts, vocab: CharVocab, num_chars: int, train_chars: int, unknown: int, columns: int = 6) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -19,6 +20,7 @@ from ..checkpoint import PathLike
 from ..config import MAX_VOCAB_SIZE, TrainConfig, field_names, split_settings, task_train_config
 from ..errors import LstmlabError
 from ..runs import Setup, train_run
+from ..tokenizers import UNK_ID
 from ..trainer import Trainer
 from ..version import __version__
 from .config import (SCALED_ID_NOTE, DataConfig, ModelConfig, ObjectiveConfig, RunConfig, check_input_settings,
@@ -27,9 +29,10 @@ from .data import PreparedCorpus, is_prepared
 from .model import RecurrentLM
 from .prepare import prepare as prepare_corpus
 from .prepare import split_settings_of
-from .presets import choose_defaults
+from .presets import choose_defaults, flag_text
 from .task import LanguageModelTask
 from .trained import LanguageModel, load
+from .transfer import ARCHITECTURE, SourceRun, check_level, grown_tensors, known_share
 
 # Which config each keyword setting belongs to.
 OWNERS = {
@@ -86,7 +89,11 @@ class LanguageModelRecipe:
     reusable = (DATA_FOLDER,)  # a start that failed after preparing the corpus leaves it
 
     def start(self, source: str, run_dir: Path, settings: dict[str, Any], log) -> Setup:
+        init_from = settings.pop("init_from", None)
+        start_from = SourceRun.open(init_from) if init_from else None
         prepared_already = is_prepared(source)
+        if start_from is not None:
+            settings = settings_from_run(start_from, settings, prepared_already)
         if prepared_already:
             level = PreparedCorpus.open(Path(source)).level
         else:
@@ -118,20 +125,28 @@ class LanguageModelRecipe:
             data_dir = str(prepared.folder.resolve())
         else:
             log(f"preparing {source} into {run_dir / DATA_FOLDER}")
-            prepared = prepare_corpus(DataConfig(source=source, **parts["data"]), run_dir / DATA_FOLDER, report=log)
+            prepared = prepare_corpus(DataConfig(source=source, **parts["data"]), run_dir / DATA_FOLDER, report=log,
+                                      base=start_from.vocab if start_from else None)
             data_dir = DATA_FOLDER  # relative to the run folder, so a moved run still resumes
         settings, choice = choose_defaults(given, level, prepared.train_chars, preset=preset)
         log(choice.log_line())
         parts = split_settings(settings, OWNERS)
         train_cfg = task_train_config({}, parts["train"])
         objective = ObjectiveConfig(**parts["objective"])
+        if start_from is not None:  # the network is the run's; the rest is chosen as for any run
+            parts["model"].update({name: getattr(start_from.config.model, name) for name in ARCHITECTURE})
         model_cfg = ModelConfig(vocab_size=len(prepared.vocab), **parts["model"])
         if model_cfg.input == "scaled-id":
             log(SCALED_ID_NOTE)
         config = RunConfig(data=prepared.data_config, model=model_cfg, train=train_cfg, objective=objective,
-                           data_dir=data_dir, version=__version__, preset=choice.preset)
+                           data_dir=data_dir, version=__version__, preset=choice.preset,
+                           init_from=str(start_from.folder.resolve()) if start_from else "")
         torch.manual_seed(train_cfg.seed)
         model = RecurrentLM(model_cfg)
+        if start_from is not None:
+            checkpoint.load_model_tensors(model, grown_tensors(start_from.tensors, start_from.config.model,
+                                                               model_cfg.vocab_size), start_from.folder)
+            log(start_text(start_from, prepared))
         task = LanguageModelTask(prepared, objective, train_cfg)  # checks the corpus fits the batch shape
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint.save_text_atomic(run_dir / "config.json", config.to_json())
@@ -155,6 +170,56 @@ class LanguageModelRecipe:
 
     def finish(self, trainer: Trainer, setup: Setup, log) -> LanguageModel:
         return load(trainer.run_dir)
+
+
+def settings_from_run(start_from: SourceRun, settings: dict[str, Any], prepared_already: bool) -> dict[str, Any]:
+    """The settings of a run that starts from `start_from`'s weights (--init-from): its level,
+    tokenizer and case (the vocabulary is the run's, extended), its cleaning unless given, and no
+    --max-vocab cap unless given. Settings that would change the network's shape are refused."""
+    if prepared_already:
+        raise LstmlabError("--init-from extends the run's vocabulary with the new text's, so it needs the raw text, "
+                           "not a prepared folder; give the text itself")
+    check_level(start_from, settings.get("level"), "this run")
+    model = start_from.config.model
+    clashes = [name for name in ARCHITECTURE if name in settings and settings[name] != getattr(model, name)]
+    if clashes:
+        flags = ", ".join(flag_text(name, settings[name]) for name in clashes)
+        raise LstmlabError(f"--init-from {start_from.folder} takes the network from the run, so {flags} cannot "
+                           "change it; drop them (dropouts and the training settings may change)")
+    data = start_from.config.data
+    fixed = {"level": data.level, "lowercase": data.lowercase}
+    if data.level == "word":
+        fixed["tokenizer"] = data.tokenizer
+    for name, value in fixed.items():
+        if settings.get(name, value) != value:
+            raise LstmlabError(f"--init-from {start_from.folder} reads text with {data_flag(name, value)}, and its "
+                               f"vocabulary only means that; drop {data_flag(name, settings[name])}")
+    settings = {**settings, **fixed}
+    settings.setdefault("collapse_whitespace", data.collapse_whitespace)
+    if data.level == "word":
+        settings.setdefault("max_vocab", 0)
+    return settings
+
+
+def data_flag(name: str, value: Any) -> str:
+    """A data setting as its flag (--keep-case is --lowercase's opposite)."""
+    if name == "lowercase":
+        return "--lowercase" if value else "--keep-case"
+    return flag_text(name, value)
+
+
+def start_text(start_from: SourceRun, prepared: PreparedCorpus) -> str:
+    """The log line of a run that starts from another's weights: what it kept, what it added."""
+    old = start_from.config.model.vocab_size
+    added = len(prepared.vocab) - old
+    word = prepared.level == "word"
+    unit = "words" if word else "characters"
+    share = known_share(np.asarray(prepared.train), old, UNK_ID if word else 0)
+    data = prepared.data_config
+    seen = f"--min-freq {data.min_freq}" if word else f"--min-count {data.min_count}"
+    return (f"starting from {start_from.folder}'s weights: its {old:,} symbols kept, {added:,} new {unit} added "
+            f"(each seen in the training part {seen} times or more; their rows start at the mean of the known "
+            f"ones); the run already knew {share:.1%} of the new training {unit}")
 
 
 def dropout_text(model: ModelConfig) -> str:

@@ -47,6 +47,17 @@ class CharVocab:
     def __len__(self) -> int:
         return len(self.symbols)
 
+    def extended(self, counts: Counter, min_count: int = 1, max_size: int = 0) -> tuple["CharVocab", list[str]]:
+        """This vocabulary with the characters of `counts` it lacks appended after its own (every
+        old id keeps its character; the new ones in sorted order), each seen `min_count` times;
+        with `max_size` (0: no cap), only the most frequent that keep the total within it.
+        Returns it and the characters added (--init-from)."""
+        known = set(self.symbols)
+        new = [ch for ch, n in counts.items() if n >= min_count and ch not in known]
+        if max_size:
+            new = sorted(new, key=lambda ch: (-counts[ch], ch))[: max(max_size - len(self), 0)]
+        return CharVocab((*self.symbols, *sorted(new))), sorted(new)
+
     @property
     def dtype(self) -> np.dtype:
         """The smallest unsigned integer type that holds every id."""

@@ -70,11 +70,13 @@ def _count(text: str, probe: Tokenizer) -> tuple[Counter, list[int]]:
 
 
 def prepare_words(text: str, data_config: DataConfig, out: Path, report: Optional[Callable[[str], None]] = print,
-                  val_text: Optional[str] = None):
+                  val_text: Optional[str] = None, base: Optional[Tokenizer] = None):
     """Tokenise cleaned text into words, build the vocabulary on the training
     part, and write tokens.bin, tokenizer.json and meta.json into `out`. The
     training part is the text less its last --val-fraction, or, given
-    `val_text` (a validation file of its own), the whole text."""
+    `val_text` (a validation file of its own), the whole text. With `base` (a run's
+    tokenizer, --init-from), the vocabulary is `base` with the training part's new words
+    appended, each seen --min-freq times, --max-vocab capping the total (never `base`)."""
 
     probe = TOKENIZERS[data_config.tokenizer]([PAD, UNK], lowercase=bool(data_config.lowercase))
     # Pass 1: count every token, and how many each slice holds.
@@ -104,8 +106,11 @@ def prepare_words(text: str, data_config: DataConfig, out: Path, report: Optiona
         num_tokens = train_tokens + val_tokens
         train_counts = counts
         texts.append((val_text, val_sizes))
-    tokenizer = TOKENIZERS[data_config.tokenizer].from_counts(train_counts, bool(data_config.lowercase),
-                                                             data_config.max_vocab, data_config.min_freq)
+    if base is None:
+        tokenizer = TOKENIZERS[data_config.tokenizer].from_counts(train_counts, bool(data_config.lowercase),
+                                                                 data_config.max_vocab, data_config.min_freq)
+    else:
+        tokenizer, _ = base.extended(train_counts, data_config.min_freq, data_config.max_vocab)
     if len(tokenizer) < 3:
         raise LstmlabError(f"no word of the training part of {data_config.source} appears --min-freq "
                            f"{data_config.min_freq} times; lower --min-freq or give a longer text")
