@@ -21,7 +21,7 @@ from .errors import LstmlabError
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-SCHEDULES = ("constant", "cosine", "step", "plateau")
+SCHEDULES = ("constant", "cosine", "step", "plateau", "slanted")
 # The TrainConfig fields that bound a run; --resume may change only these.
 BUDGET_FIELDS = ("max_steps", "epochs", "minutes")
 # Fields TrainConfig held before each task had its own config (they were the
@@ -67,7 +67,8 @@ class TrainConfig:
     warmup_steps: int = 50
     # cosine decays to lr * min_lr_ratio; step multiplies by gamma every
     # decay_every steps; plateau multiplies by gamma after `plateau_patience`
-    # evaluations without improvement.
+    # evaluations without improvement; slanted is ULMFiT's slanted triangular
+    # rate (trainer.learning_rate): up for the first tenth of the budget, then down.
     min_lr_ratio: float = 0.1
     gamma: float = 0.5
     decay_every: int = 1000

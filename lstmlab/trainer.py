@@ -57,6 +57,9 @@ class Task(Protocol):
 
     # Optional: lr_factor(batch) -> float, a factor on the scheduled learning rate for one batch
     # (the language model's --variable-seq-len scales it by the batch's length).
+    # Optional: parameter_groups(model) -> [ParameterGroup, ...], the optimiser's groups, each with
+    # its own factor on the rate and the step it starts training at (a classifier started from a
+    # language model: discriminative rates and gradual unfreezing, ULMFiT). Default: one group.
 
     def evaluate(self, model: torch.nn.Module, group: Group) -> dict[str, float]:
         """Validation scores, "val_loss" among them: each rank of `group` scores its
@@ -96,6 +99,26 @@ class Progress:
     average_from: int = -1
 
 
+@dataclass
+class ParameterGroup:
+    """Parameters that share a factor on the learning rate and the step they start training at
+    (before it they are frozen: no gradient, no update)."""
+
+    params: list[nn.Parameter]
+    lr_factor: float = 1.0
+    trainable_from: int = 0
+
+
+def parameter_groups(model: nn.Module, task: Task) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups: the task's (parameter_groups), or every parameter in one.
+    Parameters frozen for the whole run (requires_grad False, e.g. --freeze-embeddings) stay out."""
+    grouped = getattr(task, "parameter_groups", None)
+    groups = grouped(model) if grouped else [ParameterGroup(list(model.parameters()))]
+    out = [{"params": [q for q in g.params if q.requires_grad], "lr_factor": g.lr_factor,
+            "trainable_from": g.trainable_from} for g in groups]
+    return [g for g in out if g["params"]]
+
+
 def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: float = 0.0) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
@@ -106,11 +129,21 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float, momentum: 
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
+# ULMFiT's slanted triangular rate (Howard & Ruder 2018, eq. 3): a linear rise over the first
+# SLANTED_RISE of the steps from lr / SLANTED_RATIO to lr, then a linear fall back to it.
+SLANTED_RISE = 0.1
+SLANTED_RATIO = 32.0
+
+
 def learning_rate(cfg: TrainConfig, step: int, planned_steps: Optional[int], lr_scale: float) -> float:
     """The schedule as a pure function of the step, so a resumed run lands on
     exactly the rate a straight run would have used."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "slanted" and planned_steps:
+        cut = max(1, int(planned_steps * SLANTED_RISE))
+        height = step / cut if step < cut else max(0.0, 1.0 - (step - cut) / max(1, planned_steps - cut))
+        return cfg.lr * (1.0 + height * (SLANTED_RATIO - 1.0)) / SLANTED_RATIO
     if cfg.schedule == "cosine" and planned_steps:
         progress = min(1.0, (step - cfg.warmup_steps) / max(1, planned_steps - cfg.warmup_steps))
         floor = cfg.lr * cfg.min_lr_ratio
@@ -163,8 +196,12 @@ class Trainer:
         # Only rank 0 speaks: the others train in silence.
         self.log = log if self.group.leader else (lambda line: None)
         self.show_progress = show_progress if self.group.leader else False
-        self.optimizer = make_optimizer(config.optimizer, [p for p in model.parameters() if p.requires_grad], config.lr,
+        self.optimizer = make_optimizer(config.optimizer, parameter_groups(model, task), config.lr,
                                         config.weight_decay, config.momentum)
+        if self.group.active and any(g["trainable_from"] > 0 for g in self.optimizer.param_groups):
+            # DDP hooks the parameters that train when it wraps the model, and expects all of them.
+            raise LstmlabError("gradual unfreezing (--unfreeze-epochs) freezes layers for a while, which "
+                               "DistributedDataParallel cannot follow; give --unfreeze-epochs 0 under torchrun")
         self.progress = Progress(processes=self.group.world)
         self.carry = None
         self.precision = Precision.of(config.precision, self.device)
@@ -369,8 +406,13 @@ class Trainer:
         lr = learning_rate(cfg, p.step, self._step_limit(), p.lr_scale)
         batch = self.task.batch(epoch, index)
         lr_factor = getattr(self.task, "lr_factor", None)
+        batch_factor = lr_factor(batch) if lr_factor else 1.0
         for param_group in self.optimizer.param_groups:
-            param_group["lr"] = lr * lr_factor(batch) if lr_factor else lr
+            param_group["lr"] = lr * batch_factor * param_group.get("lr_factor", 1.0)
+            trainable = p.step >= param_group.get("trainable_from", 0)
+            if param_group["params"][0].requires_grad != trainable:  # a frozen group's turn has come
+                for q in param_group["params"]:
+                    q.requires_grad_(trainable)
         rows = self.task_rows = int(batch[0].shape[0])
         share = group.share(rows)
         mine = share.stop - share.start

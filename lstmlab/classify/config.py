@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -11,7 +12,8 @@ from typing import Any, Optional
 from ..config import (CELLS, DEFAULT_CELL, MAX_LAYER_SIZE, TrainConfig, build_run_config, read_run_json, require,
                       train_config_from_json)
 
-POOLINGS = ("max", "mean", "mean+max", "last")
+# concat: ULMFiT's concat pooling, the last step, the mean and the max side by side.
+POOLINGS = ("max", "mean", "mean+max", "last", "concat")
 TRUNCATE_SIDES = ("head", "tail")
 QUOTINGS = ("auto", "csv", "none")
 TOKENIZER_KINDS = ("word", "whitespace", "char")
@@ -131,6 +133,13 @@ class ClassifierConfig:
     freeze_embeddings: bool = False
     # Run nn.LSTM/GRU/RNN on packed sequences (same results; far slower to train on CPU, see model.py).
     packed: bool = False
+    # A hidden layer of this width (ReLU, dropout) between the pooled vector and the output, as
+    # ULMFiT's head has; 0: the output reads the pooled vector. 0 in runs saved before it existed.
+    head_hidden: int = 0
+    # Read texts in chunks of this many tokens, each layer's state carried from one to the next
+    # and cut from the gradient there (ULMFiT reads a 700-word review whole this way, back-
+    # propagating through 70 tokens at a time); 0: in one pass. Pooling sees every step either way.
+    chunk_length: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -148,6 +157,13 @@ class ClassifierConfig:
         require(self.embed_dim <= MAX_LAYER_SIZE, f"--embed-dim must be at most {MAX_LAYER_SIZE:,}, got {self.embed_dim:,}; try 128")
         require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         require(0.0 <= self.word_dropout < 1.0, f"--word-dropout must be in [0, 1), got {self.word_dropout}")
+        require(0 <= self.head_hidden <= MAX_LAYER_SIZE,
+                f"--head-hidden must be between 0 (no hidden layer) and {MAX_LAYER_SIZE:,}, got {self.head_hidden}; try 50")
+        require(self.chunk_length >= 0, f"--chunk-length must be >= 0 (0: one pass), got {self.chunk_length}")
+        require(not (self.chunk_length and self.bidirectional),
+                "--chunk-length carries the state forwards from chunk to chunk, which a backward direction cannot "
+                "read; add --no-bidirectional, or give --chunk-length 0")
+        require(not (self.chunk_length and self.packed), "--chunk-length and --packed do not combine; drop one")
         require(not self.freeze_embeddings or self.embeddings,
                  "--freeze-embeddings needs pretrained vectors: add --embeddings FILE (word2vec or GloVe) "
                  "or a name such as glove-6b-50d")
@@ -159,7 +175,42 @@ class ClassifierConfig:
     @property
     def features(self) -> int:
         """Width of the pooled vector the head reads."""
-        return self.hidden_sizes[-1] * (2 if self.bidirectional else 1) * (2 if self.pooling == "mean+max" else 1)
+        parts = {"mean+max": 2, "concat": 3}.get(self.pooling, 1)
+        return self.hidden_sizes[-1] * (2 if self.bidirectional else 1) * parts
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """A classifier started from a language model (ULMFiT, Howard & Ruder 2018), and how its layers
+    are trained. All inert (a classifier from scratch) in runs saved before it existed."""
+
+    # The language model's run folder whose embedding and recurrent layers start the encoder;
+    # its tokenizer and vocabulary (extended with the training texts' words seen --min-freq
+    # times) become the classifier's.
+    init_from: str = ""
+    # Minutes to fine-tune that language model on the training part's texts (and `unlabelled`)
+    # before classifying, in RUN/lm; 0: use it as it is.
+    lm_finetune: float = 0.0
+    # More text for that fine-tuning: a text file, or a folder of them (read recursively).
+    unlabelled: str = ""
+    # Discriminative rates: each layer below the head learns this many times slower than the one
+    # above it (ULMFiT: 2.6); 1: one rate for all.
+    layer_lr_decay: float = 1.0
+    # Gradual unfreezing: the head trains alone for this many epochs, then each stage adds the
+    # next layer down, the embedding last; 0: everything trains from the start.
+    unfreeze_epochs: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(self.lm_finetune >= 0 and math.isfinite(self.lm_finetune),
+                f"--lm-finetune takes minutes >= 0, got {self.lm_finetune}")
+        require(not self.lm_finetune or self.init_from,
+                "--lm-finetune fine-tunes a language model: add --init-from LM_RUN")
+        require(not self.unlabelled or self.lm_finetune,
+                "--unlabelled is text for --lm-finetune MINUTES; add it, or drop --unlabelled")
+        require(self.layer_lr_decay >= 1 and math.isfinite(self.layer_lr_decay),
+                f"--layer-lr-decay must be >= 1 (1: one rate for every layer), got {self.layer_lr_decay}; try 2.6")
+        require(self.unfreeze_epochs >= 0 and math.isfinite(self.unfreeze_epochs),
+                f"--unfreeze-epochs must be >= 0 (0: no gradual unfreezing), got {self.unfreeze_epochs}; try 1")
 
 
 @dataclass(frozen=True)
@@ -171,6 +222,7 @@ class ClassifyRunConfig:
     train: TrainConfig
     # Which quantity picks the best checkpoint and stops training early.
     monitor: str = "loss"
+    transfer: TransferConfig = TransferConfig()
     kind: str = "classifier"
     version: str = ""
 
@@ -186,7 +238,8 @@ class ClassifyRunConfig:
         raw = {**raw, "train": train_config_from_json(raw.get("train", {}), f"{path}.train")}
         if isinstance(raw.get("data"), dict):  # runs saved before split_version were split by version 1
             raw["data"] = {"split_version": 1, **raw["data"]}
-        parts = {"data": LabelledDataConfig, "model": ClassifierConfig, "train": TrainConfig}
+        parts = {"data": LabelledDataConfig, "model": ClassifierConfig, "train": TrainConfig,
+                 "transfer": TransferConfig}
         return build_run_config(cls, raw, parts, str(path), monitor=str(raw.get("monitor", "loss")),
                                 version=str(raw.get("version", "")))
 
@@ -200,3 +253,11 @@ TRAIN_DEFAULTS: dict[str, Any] = dict(lr=2e-3, batch_size=32, warmup_steps=0, ep
 # vectors are trained already, not an untrained row), and wait longer before stopping early
 # (small validation sets are noisy). imdb_labelled, 5 folds: 0.773 -> 0.813 (BENCHMARKS.md §8b).
 PRETRAINED_DEFAULTS: dict[str, Any] = dict(min_freq=1, patience=8)
+
+# A classifier started from a language model (--init-from), where not given: ULMFiT's recipe
+# (Howard & Ruder 2018): one direction (the language model's), concat pooling and a hidden layer
+# of 50 in the head, texts read whole in chunks of 70 tokens, discriminative rates (2.6) and
+# gradual unfreezing (an epoch a stage) under a slanted triangular rate.
+TRANSFER_DEFAULTS: dict[str, Any] = dict(bidirectional=False, pooling="concat", head_hidden=50, chunk_length=70,
+                                         layer_lr_decay=2.6, unfreeze_epochs=1.0, schedule="slanted", lr=5e-3,
+                                         dropout=0.3, word_dropout=0.1, min_freq=2)

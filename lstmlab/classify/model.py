@@ -1,9 +1,13 @@
 """SequenceClassifier: token ids -> class probabilities, for every cell.
 
-    embedding (random, or pretrained word vectors: vectors.py) -> dropout
-    -> recurrent layers from cells.make_layer, each optionally in both directions
-    -> pooling over the real (unpadded) steps: max, mean, both, or the last step
-    -> dropout -> linear head (softmax over the classes)
+    embedding (random, pretrained word vectors: vectors.py, or a language model's: transfer.py)
+    -> dropout -> recurrent layers from cells.make_layer, each optionally in both directions
+    -> pooling over the real (unpadded) steps: max, mean, both, the last step, or all three (concat)
+    -> dropout -> [hidden layer, ReLU, dropout] -> linear head (softmax over the classes)
+
+With chunk_length, a text is read in chunks with each layer's state carried from one to the next
+(and cut from the gradient there): the same outputs as one pass, back-propagating through a
+chunk at a time, as ULMFiT's classifier reads a long review.
 
 Padding never reaches a result:
 
@@ -25,6 +29,8 @@ A batch is (ids (B, T) int64, right-padded with PAD_ID 0; lengths (B,) int64, ea
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 import torch
@@ -69,25 +75,51 @@ class SequenceClassifier(nn.Module):
             self.layers.append(nn.ModuleList(make_layer(config.cell, width, hidden) for _ in range(directions)))
             width = hidden * directions
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.features, config.num_classes)
+        self.hidden_head = nn.Linear(config.features, config.head_hidden) if config.head_hidden else None
+        self.head = nn.Linear(config.head_hidden or config.features, config.num_classes)
 
     @property
     def device(self) -> torch.device:
         """Where the weights are; predict_proba moves its inputs here."""
         return self.head.weight.device
 
-    def _run(self, layer: nn.Module, x: torch.Tensor, lengths: torch.Tensor, reverse: bool) -> torch.Tensor:
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """The parameters from the top down: the head (with its hidden layer), each recurrent layer
+        (both directions) from the last to the first, the embedding. Discriminative rates and
+        gradual unfreezing (classify/task.py) treat each as one."""
+        head = [*self.head.parameters(), *(self.hidden_head.parameters() if self.hidden_head is not None else ())]
+        layers = [list(directions.parameters()) for directions in reversed(self.layers)]
+        return [head, *layers, [self.embedding.weight]]
+
+    def _run(self, layer: nn.Module, x: torch.Tensor, lengths: torch.Tensor, reverse: bool, state=None):
+        """One direction of one layer: (outputs, the state after the last step)."""
         if reverse:
             x = reverse_padded(x, lengths)
         if self.config.packed and isinstance(layer, nn.RNNBase):
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, _ = layer(packed)
+            out, state = layer(packed, state)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         else:
-            out, _ = layer(x)
+            out, state = layer(x, state)
         if reverse:
             out = reverse_padded(out, lengths)
-        return out
+        return out, state
+
+    def _layers(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor, states: Optional[list] = None):
+        """Embedded inputs (B, T, E) through every layer: outputs (B, T, features), zero where `mask`
+        is False, and each layer's final state per direction (`states` start them: chunk_length)."""
+        new_states = []
+        for i, directions in enumerate(self.layers):
+            if i:
+                x = self.dropout(x)
+            outs = []
+            for d, layer in enumerate(directions):
+                state = states[len(new_states)] if states else None
+                out, state = self._run(layer, x, lengths, reverse=bool(d), state=state)
+                outs.append(out)
+                new_states.append(state)
+            x = (torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]).float() * mask
+        return x, new_states
 
     def sequence(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The last layer's outputs (B, T, features), zero at padded steps."""
@@ -97,28 +129,37 @@ class SequenceClassifier(nn.Module):
             dropped = torch.rand(ids.shape, device=ids.device) < self.config.word_dropout
             ids = torch.where(dropped & mask.squeeze(-1), torch.full_like(ids, UNK_ID), ids)
         x = self.dropout(self.embedding(ids))
-        for i, directions in enumerate(self.layers):
-            if i:
-                x = self.dropout(x)
-            outs = [self._run(layer, x, lengths, reverse=bool(d)) for d, layer in enumerate(directions)]
-            x = (torch.cat(outs, dim=-1) if len(outs) > 1 else outs[0]).float() * mask
-        return x
+        chunk = self.config.chunk_length
+        if not chunk or ids.shape[1] <= chunk:
+            return self._layers(x, lengths, mask)[0]
+        # A row shorter than the batch reads padding after its end: the (causal, one-way) layers
+        # never carry it back to its real steps, and the mask zeroes the outputs there.
+        outs, states = [], None
+        for start in range(0, ids.shape[1], chunk):
+            part = slice(start, start + chunk)
+            out, states = self._layers(x[:, part], lengths, mask[:, part], states)
+            states = [detached(state) for state in states]
+            outs.append(out)
+        return torch.cat(outs, dim=1)
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The pooled vector (B, features) the head reads."""
         out = self.sequence(ids, lengths)
         lengths = lengths.to(out.device)
         pooling = self.config.pooling
-        if pooling != "last":
-            parts = []
-            if pooling in ("mean", "mean+max"):
-                parts.append(out.sum(1) / lengths.to(out.dtype).unsqueeze(1))
-            if pooling in ("max", "mean+max"):
-                mask = mask_of(lengths, ids.shape[1]).unsqueeze(-1)
-                parts.append(out.masked_fill(~mask, float("-inf")).max(dim=1).values)
-            return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
-        # last: the forward direction ends at the last real token; the backward
-        # direction ends (having read the whole sequence backwards) at the first.
+        parts = []
+        if pooling in ("last", "concat"):
+            parts.append(self.last_step(out, lengths))
+        if pooling in ("mean", "mean+max", "concat"):
+            parts.append(out.sum(1) / lengths.to(out.dtype).unsqueeze(1))
+        if pooling in ("max", "mean+max", "concat"):
+            mask = mask_of(lengths, ids.shape[1]).unsqueeze(-1)
+            parts.append(out.masked_fill(~mask, float("-inf")).max(dim=1).values)
+        return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+
+    def last_step(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The forward direction's output at the last real token; the backward direction's
+        (having read the whole sequence backwards) at the first."""
         hidden = self.config.hidden_sizes[-1]
         rows = torch.arange(out.shape[0], device=out.device)
         last = out[rows, lengths - 1, :hidden]
@@ -128,7 +169,10 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits (B, classes)."""
-        return self.head(self.dropout(self.features(ids, lengths)))
+        x = self.dropout(self.features(ids, lengths))
+        if self.hidden_head is not None:
+            x = self.dropout(torch.relu(self.hidden_head(x)))
+        return self.head(x)
 
     @torch.inference_mode()
     def predict_proba(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -141,6 +185,11 @@ class SequenceClassifier(nn.Module):
             return torch.softmax(logits.float(), dim=-1).cpu()
         finally:
             self.train(was_training)
+
+
+def detached(state):
+    """A layer's state (a tensor, or a tuple of them: an LSTM's h and c) cut from the gradient."""
+    return tuple(t.detach() for t in state) if isinstance(state, tuple) else state.detach()
 
 
 def collate(sequences: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from ..config import TrainConfig
 from ..distributed import Group
 from ..tokenizers import Tokenizer
-from .config import LabelledDataConfig
+from ..trainer import ParameterGroup
+from .config import LabelledDataConfig, TransferConfig
 from .data import Labelled
 from .metrics import Report
 from .model import SequenceClassifier, collate
@@ -94,8 +95,10 @@ class ClassificationTask:
     resume_command = "lstmlab classify train"
     loss_label = "cross-entropy (nats)"
 
-    def __init__(self, train: Encoded, val: Encoded, config: TrainConfig, classes: Sequence[str], monitor: str = "loss"):
+    def __init__(self, train: Encoded, val: Encoded, config: TrainConfig, classes: Sequence[str], monitor: str = "loss",
+                 transfer: TransferConfig = TransferConfig()):
         self.train, self.val, self.config, self.classes = train, val, config, list(classes)
+        self.transfer = transfer
         self.monitor = MONITOR_KEYS[monitor]
         self.lengths = train.lengths
         self.steps_per_epoch = max(1, math.ceil(len(train) / config.batch_size))
@@ -110,6 +113,15 @@ class ClassificationTask:
         rows = self._batches[index]
         ids, lengths = collate([self.train.ids[i] for i in rows])
         return ids, lengths, torch.from_numpy(self.train.y[rows])
+
+    def parameter_groups(self, model: SequenceClassifier) -> list[ParameterGroup]:
+        """The layers from the head down, each learning --layer-lr-decay times slower than the one
+        above and starting --unfreeze-epochs later (ULMFiT's discriminative rates and gradual
+        unfreezing); one group when both are off."""
+        decay, stage = self.transfer.layer_lr_decay, round(self.transfer.unfreeze_epochs * self.steps_per_epoch)
+        if decay == 1 and stage == 0:
+            return [ParameterGroup(list(model.parameters()))]
+        return [ParameterGroup(params, decay ** -k, k * stage) for k, params in enumerate(model.layer_groups())]
 
     def training_loss(self, model: SequenceClassifier, batch, carry):
         ids, lengths, y = batch

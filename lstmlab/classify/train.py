@@ -46,11 +46,16 @@ from ..tokenizers import TOKENIZERS, load_tokenizer
 from ..trainer import Trainer
 from ..version import __version__
 from .baseline import BaselineResult, tfidf_logistic_regression
-from .config import PRETRAINED_DEFAULTS, TRAIN_DEFAULTS, ClassifierConfig, ClassifyRunConfig, LabelledDataConfig
+from ..lm.presets import flags_text
+from ..lm.transfer import SourceRun
+from .config import (PRETRAINED_DEFAULTS, TRAIN_DEFAULTS, TRANSFER_DEFAULTS, ClassifierConfig, ClassifyRunConfig,
+                     LabelledDataConfig, TransferConfig)
 from .data import Labelled, Split, balance_table, check_classes, length_stats, read_labelled, split_data, suggest_length
 from .metrics import plot_confusion
 from .model import SequenceClassifier
 from .task import ClassificationTask, Encoded, encode_part, predict_encoded, report_of, truncate
+from .transfer import (LM_FOLDER, LM_TEXT, check_source, classifier_vocabulary, finetune_plan,
+                       finetuned_language_model, init_encoder, start_text, unlabelled_texts)
 from .trained import CONFUSION_PNG, DATA_FIELDS, REPORT_FILE, TOKENIZER_FILE, TRAINING_PNG, Classifier, load
 from .vectors import choose_vectors, coverage_text, init_embedding, read_vectors, source_kind
 
@@ -59,6 +64,7 @@ OWNERS = {
     "data": DATA_FIELDS,
     "model": field_names(ClassifierConfig, "vocab_size", "classes"),
     "train": field_names(TrainConfig),
+    "transfer": field_names(TransferConfig),
     "run": {"monitor"},
 }
 
@@ -91,8 +97,8 @@ def train(
     regression baseline is fitted on the same split and reported beside it.
     With resume=True, `out` is continued; budget settings then mean "this much more".
     """
-    return train_run(ClassifierRecipe(baseline), data, out, resume=resume, log=log, show_progress=show_progress,
-                     settings=settings)
+    return train_run(ClassifierRecipe(baseline, show_progress), data, out, resume=resume, log=log,
+                     show_progress=show_progress, settings=settings)
 
 
 class ClassifierRecipe:
@@ -101,13 +107,24 @@ class ClassifierRecipe:
 
     missing_data = "give the labelled data to train on: a CSV/TSV file, a folder of pos/ neg/ .txt files, or a .tar.gz"
     loss_plot = TRAINING_PNG
-    reusable = ()
+    # What --lm-finetune leaves when the classifier's start fails after it: the fine-tuned
+    # language model is reused by the next start.
+    reusable = (LM_FOLDER, LM_TEXT)
 
-    def __init__(self, baseline: bool = True):
+    def __init__(self, baseline: bool = True, show_progress: Optional[bool] = None):
         self.baseline = baseline
+        self.show_progress = show_progress
 
     def start(self, data: Any, run_dir: Path, settings: dict[str, Any], log) -> Setup:
-        settings = choose_vectors(settings, log)
+        source = SourceRun.open(settings["init_from"]) if settings.get("init_from") else None
+        if source is not None:
+            settings = check_source(source, settings)
+            picked = {k: v for k, v in TRANSFER_DEFAULTS.items() if k not in settings}
+            if picked:
+                log(f"from a language model (ULMFiT's recipe): {flags_text(picked)}; give any to choose otherwise")
+            settings = {**picked, **settings, "embeddings": ""}
+        else:
+            settings = choose_vectors(settings, log)
         if settings["embeddings"]:
             picked = {k: v for k, v in PRETRAINED_DEFAULTS.items() if k not in settings}
             if picked:
@@ -117,23 +134,33 @@ class ClassifierRecipe:
         parts = split_settings(settings, OWNERS)
         data_kw, model_kw, train_kw = parts["data"], parts["model"], parts["train"]
         monitor = parts["run"].get("monitor") or "loss"
+        transfer = TransferConfig(**{**parts["transfer"], "init_from": str(source.folder.resolve()) if source else ""})
         # Every setting is checked before the data is read, so a bad flag fails at once.
         data_cfg = LabelledDataConfig(source=str(data), **data_kw)
-        task_train_config(TRAIN_DEFAULTS, train_kw, 1)
+        budget = task_train_config(TRAIN_DEFAULTS, train_kw, 1)
         ClassifierConfig(vocab_size=3, classes=("a", "b"),
                          **{**model_kw, **({"embed_dim": 1} if model_kw.get("embeddings") else {})})
         ClassifyRunConfig(data_cfg, ClassifierConfig(vocab_size=3, classes=("a", "b")), TrainConfig(), monitor=monitor)
         if model_kw.get("embeddings"):
             vectors_kind = source_kind(model_kw["embeddings"])  # an unknown name or a missing file fails now
+        unlabelled = unlabelled_texts(transfer.unlabelled) if transfer.unlabelled else []
 
         split, classes = prepare_split(data_cfg)
         log(f"data: {data_cfg.source}: {len(split.train) + len(split.val) + len(split.test or []):,} examples, "
             f"{len(classes)} classes; {split.how}")
         held = {"train": split.train, "validation": split.val, **({"test": split.test} if split.test else {})}
         log(balance_table(held, classes))
+        if transfer.lm_finetune:
+            log(finetune_plan(transfer, len(split.train), len(unlabelled), budget.minutes))
+            source = finetuned_language_model(transfer, [*split.train.texts, *unlabelled], run_dir, log,
+                                              self.show_progress)
 
-        tokenizer = TOKENIZERS[data_cfg.tokenizer].build(split.train.texts, lowercase=data_cfg.lowercase,
-                                                         max_size=data_cfg.max_vocab, min_freq=data_cfg.min_freq)
+        if source is None:
+            tokenizer = TOKENIZERS[data_cfg.tokenizer].build(split.train.texts, lowercase=data_cfg.lowercase,
+                                                             max_size=data_cfg.max_vocab, min_freq=data_cfg.min_freq)
+        else:
+            tokenizer, rows, _ = classifier_vocabulary(source, split.train.texts, data_cfg.min_freq,
+                                                       data_cfg.max_vocab)
         raw = [tokenizer.encode(text) for text in split.train.texts]
         lengths = np.array([len(s) for s in raw])
         if data_cfg.max_length is None:
@@ -161,21 +188,28 @@ class ClassifierRecipe:
         model_cfg = ClassifierConfig(vocab_size=len(tokenizer), classes=tuple(classes), **model_kw)
         steps_per_epoch = max(1, math.ceil(len(train_set) / train_kw.get("batch_size", TRAIN_DEFAULTS["batch_size"])))
         train_cfg = task_train_config(TRAIN_DEFAULTS, train_kw, steps_per_epoch)
-        config = ClassifyRunConfig(data=data_cfg, model=model_cfg, train=train_cfg, monitor=monitor, version=__version__)
+        config = ClassifyRunConfig(data=data_cfg, model=model_cfg, train=train_cfg, monitor=monitor, version=__version__,
+                                   transfer=transfer)
 
         torch.manual_seed(train_cfg.seed)
         model = SequenceClassifier(model_cfg)
         if vectors is not None:
             init_embedding(model, vectors, hit, train_cfg.seed)
-        task = ClassificationTask(train_set, val_set, train_cfg, classes, monitor)
+        if source is not None:
+            init_encoder(model, source, rows)
+            log(start_text(source, tokenizer, rows, raw))
+        task = ClassificationTask(train_set, val_set, train_cfg, classes, monitor, transfer)
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint.save_text_atomic(run_dir / "config.json", config.to_json())
         checkpoint.save_text_atomic(run_dir / TOKENIZER_FILE, tokenizer.to_json())
         self.config, self.split, self.classes, self.tokenizer = config, split, classes, tokenizer
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         summary = (f"{'bidirectional ' if model_cfg.bidirectional else ''}{model_cfg.cell} "
-                   f"{'x'.join(map(str, model_cfg.hidden_sizes))}, {model_cfg.pooling} pooling, embeddings "
-                   f"{model_cfg.embed_dim}, {trainable:,} trainable parameters; best checkpoint by validation {monitor}")
+                   f"{'x'.join(map(str, model_cfg.hidden_sizes))}, {model_cfg.pooling} pooling"
+                   f"{f', a hidden layer of {model_cfg.head_hidden}' if model_cfg.head_hidden else ''}, embeddings "
+                   f"{model_cfg.embed_dim}, {trainable:,} trainable parameters"
+                   f"{f', read in chunks of {model_cfg.chunk_length}' if model_cfg.chunk_length else ''}"
+                   f"{training_text(transfer)}; best checkpoint by validation {monitor}")
         return Setup(model, task, train_cfg, summary)
 
     def reopen(self, run_dir: Path, log) -> Setup:
@@ -187,7 +221,7 @@ class ClassifierRecipe:
                                f"{list(config.model.classes)}; start a new run")
         task = ClassificationTask(encode_part(tokenizer, split.train, classes, config.data),
                                   encode_part(tokenizer, split.val, classes, config.data), config.train, classes,
-                                  config.monitor)
+                                  config.monitor, config.transfer)
         self.config, self.split, self.classes, self.tokenizer = config, split, classes, tokenizer
         return Setup(SequenceClassifier(config.model), task, config.train)
 
@@ -222,6 +256,16 @@ class ClassifierRecipe:
         clf.report = report
         clf.baseline = result.get("baseline")
         return clf
+
+
+def training_text(transfer: TransferConfig) -> str:
+    """Discriminative rates and gradual unfreezing, for the model's log line."""
+    parts = []
+    if transfer.layer_lr_decay != 1:
+        parts.append(f"each layer down learns {transfer.layer_lr_decay:g}x slower")
+    if transfer.unfreeze_epochs:
+        parts.append(f"the head alone first, then a layer more every {transfer.unfreeze_epochs:g} epoch(s)")
+    return "".join(f"; {part}" for part in parts)
 
 
 def run_baseline(tokenizer, split: Split, classes: list[str], held_out: Labelled) -> BaselineResult:

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from .. import classify
-from ..classify.config import POOLINGS, TOKENIZER_KINDS, TRAIN_DEFAULTS, ClassifierConfig, LabelledDataConfig
+from ..classify.config import (POOLINGS, TOKENIZER_KINDS, TRAIN_DEFAULTS, TRANSFER_DEFAULTS, ClassifierConfig,
+                               LabelledDataConfig)
+from ..lm.presets import flags_text
 from ..classify.metrics import plot_confusion
 from ..classify.vectors import NAMED_VECTORS
 from ..config import CELLS
@@ -101,12 +103,39 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
                    help="read each text both ways (default: yes)")
     m.add_argument("--pooling", choices=POOLINGS,
                    help=f"how the outputs over time become one vector: mean, max or both over the real steps, "
-                        f"or the last step (default {_default(c, 'pooling')})")
+                        f"the last step, or concat: the last step, mean and max side by side (ULMFiT) "
+                        f"(default {_default(c, 'pooling')}; concat with --init-from)")
+    m.add_argument("--head-hidden", type=int, metavar="N",
+                   help="a hidden layer of N units (ReLU, dropout) between the pooled vector and the output "
+                        "(default 0: none; 50 with --init-from, as ULMFiT's head)")
+    m.add_argument("--chunk-length", type=int, metavar="N",
+                   help="read texts in chunks of N tokens, the state carried from one to the next and the gradient "
+                        "cut there, so long texts are read whole at a bounded cost (default 0: one pass; 70 with "
+                        "--init-from; needs --no-bidirectional)")
     m.add_argument("--dropout", type=float, help=f"on embeddings, between layers, before the head (default {_default(c, 'dropout')})")
     m.add_argument("--word-dropout", type=float,
                    help=f"in training, read each token as <unk> with this probability (default {_default(c, 'word_dropout')})")
     m.add_argument("--packed", action="store_true", default=None,
                    help="feed nn.LSTM/GRU/RNN packed sequences (same results, much slower to train on CPU)")
+
+
+def _add_transfer_flags(p: argparse.ArgumentParser) -> None:
+    t = p.add_argument_group("starting from a language model (ULMFiT)")
+    t.add_argument("--init-from", metavar="LM_RUN",
+                   help="start the encoder from a language model's run (lstmlab train): its embedding and recurrent "
+                        "layers, read one way, and its tokenizer and vocabulary, extended with the training texts' "
+                        "words seen --min-freq times. Defaults then follow ULMFiT: " + flags_text(TRANSFER_DEFAULTS))
+    t.add_argument("--lm-finetune", type=float, metavar="MINUTES",
+                   help="first fine-tune the --init-from language model on the training part's texts (and "
+                        "--unlabelled) for MINUTES, in RUN/lm, then classify from it (default 0: use it as it is)")
+    t.add_argument("--unlabelled", metavar="FILE|FOLDER",
+                   help="more text for --lm-finetune: a text file, or a folder of .txt files")
+    t.add_argument("--layer-lr-decay", type=float, metavar="F",
+                   help="discriminative rates: each layer below the head learns F times slower than the one above "
+                        "(default 1: one rate; 2.6 with --init-from)")
+    t.add_argument("--unfreeze-epochs", type=float, metavar="E",
+                   help="gradual unfreezing: the head trains alone for E epochs, then each E epochs the next layer "
+                        "down joins, the embedding last (default 0: all at once; 1 with --init-from)")
 
 
 def add_parser(sub, parser_class) -> None:
@@ -138,6 +167,7 @@ def add_parser(sub, parser_class) -> None:
     _add_split_flags(p)
     _add_token_flags(p)
     _add_model_flags(p)
+    _add_transfer_flags(p)
     add_training_flags(p, TRAIN_DEFAULTS)
 
     p = inner.add_parser("evaluate", help="score a trained classifier on labelled data",

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from lstmlab import forecast
-from lstmlab.classify.config import ClassifierConfig, LabelledDataConfig
+from lstmlab.classify.config import ClassifierConfig, LabelledDataConfig, TransferConfig
 from lstmlab.cli.classify import stats_max_length
 from lstmlab.cli.flags import check_seed, check_threads, layer_sizes, subcommands
 from lstmlab.cli.forecast import check_backtest_flags, check_predict_steps
@@ -232,6 +232,13 @@ def classify_train_rows() -> dict[str, Row]:
         "--embed-dim": Row(model, "128"),
         "--dropout": Row(model, "0.5", ("0",)),
         "--word-dropout": Row(model, "0.2", ("0",)),
+        "--head-hidden": Row(model, "50", ("0",)),  # 0: no hidden layer
+        # 0 reads in one pass; huge too (one chunk). Chunks read one way only.
+        "--chunk-length": Row(config(ClassifierConfig, vocab_size=100, classes=("neg", "pos"), bidirectional=False),
+                              "70", ("0", HUGE)),
+        "--lm-finetune": Row(config(TransferConfig, init_from="LM_RUN"), "5", ("0", "1e12")),  # minutes: huge is Ctrl-C
+        "--layer-lr-decay": Row(config(TransferConfig), "2.6", ("1e12",)),  # huge: the lower layers barely move
+        "--unfreeze-epochs": Row(config(TransferConfig), "1", ("0", "1e12")),  # 0: all at once; huge: the head only
     }
 
 

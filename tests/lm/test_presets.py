@@ -52,10 +52,11 @@ def test_wikitext_2_for_ten_minutes_resolves_as_before():
     chosen, choice = choose_defaults(given, "word", 2_088_628)
     assert chosen == {
         "level": "word", "minutes": 10.0, "val_source": "wikitext-2/valid.txt", "tokenizer": "whitespace",
-        "hidden_sizes": (200, 200), "embed_dim": 200, "tie_embeddings": True, "dropout": 0.2, "embed_dropout": 0.2,
+        "hidden_sizes": (200, 200), "embed_dim": 200, "tie_embeddings": False, "adaptive_softmax": "auto",
+        "dropout": 0.2, "embed_dropout": 0.2,
         "optimizer": "sgd", "lr": 20.0, "momentum": 0.0, "clip_grad_norm": 0.25, "warmup_steps": 0,
         "seq_len": 35, "batch_size": 20, "ema_decay": 0.0, "eval_every": 1000, "eval_chars": 50_000}
-    assert choice.preset == "large-corpus"
+    assert choice.preset == "adaptive"
 
 
 def test_the_builtin_demo_text_is_large_enough_for_no_small_book_row(tmp_path):
@@ -79,7 +80,7 @@ def test_every_row_names_a_preset_and_each_level_ends_with_a_row_that_always_fit
 
 def test_the_large_corpus_keeps_settings_that_only_work_together_together():
     chosen, choice = choose_defaults({"optimizer": "adam"}, "word", 2_088_628)
-    assert "clip_grad_norm" not in chosen and chosen["lr"] == 2e-3 and chosen["tie_embeddings"] is True
+    assert "clip_grad_norm" not in chosen and chosen["lr"] == 2e-3 and chosen["adaptive_softmax"] == "auto"
     # By hand too: a width of one's own keeps the model's defaults (1x512, untied), and the SGD recipe.
     chosen, _ = choose_defaults({"embed_dim": 128}, "char", preset="large-corpus")
     assert "hidden_sizes" not in chosen and "tie_embeddings" not in chosen and chosen["optimizer"] == "sgd"

@@ -250,10 +250,12 @@ def test_a_large_word_corpus_gets_the_example_recipe_with_groups_kept_together()
     assert {k: chosen[k] for k in ("optimizer", "lr", "momentum", "clip_grad_norm", "hidden_sizes", "embed_dim",
                                    "tie_embeddings", "seq_len", "batch_size")} == {
         "optimizer": "sgd", "lr": 20.0, "momentum": 0.0, "clip_grad_norm": 0.25, "hidden_sizes": (200, 200),
-        "embed_dim": 200, "tie_embeddings": True, "seq_len": 35, "batch_size": 20}
+        "embed_dim": 200, "tie_embeddings": False, "seq_len": 35, "batch_size": 20}
     assert chosen["embed_dropout"] == chosen["dropout"] == 0.2
-    assert choice.preset == "large-corpus" and choice.why.startswith("a large word corpus (2,088,628 training tokens")
-    ModelConfig(vocab_size=33_279, **{k: chosen[k] for k in ("hidden_sizes", "embed_dim", "tie_embeddings")})
+    assert choice.preset == "adaptive" and choice.why.startswith("a large word corpus (2,088,628 training tokens")
+    model = ModelConfig(vocab_size=33_279, **{k: chosen[k] for k in ("hidden_sizes", "embed_dim", "tie_embeddings",
+                                                                   "adaptive_softmax")})
+    assert model.adaptive_softmax == (2_000, 10_000)
     # An optimizer of one's own keeps its own rate: SGD's 20 would wreck Adam.
     adam, _ = choose_defaults({"optimizer": "adam"}, level="word", train_tokens=2_088_628)
     assert adam["lr"] < 0.01 and "clip_grad_norm" not in adam
