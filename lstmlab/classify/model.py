@@ -34,6 +34,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -76,6 +77,8 @@ class SequenceClassifier(nn.Module):
             width = hidden * directions
         self.dropout = nn.Dropout(config.dropout)
         self.hidden_head = nn.Linear(config.features, config.head_hidden) if config.head_hidden else None
+        self.pooled_norm = FeatureNorm(config.features) if config.head_norm else None
+        self.hidden_norm = FeatureNorm(config.head_hidden) if config.head_norm and config.head_hidden else None
         self.head = nn.Linear(config.head_hidden or config.features, config.num_classes)
 
     @property
@@ -87,7 +90,8 @@ class SequenceClassifier(nn.Module):
         """The parameters from the top down: the head (with its hidden layer), each recurrent layer
         (both directions) from the last to the first, the embedding. Discriminative rates and
         gradual unfreezing (classify/task.py) treat each as one."""
-        head = [*self.head.parameters(), *(self.hidden_head.parameters() if self.hidden_head is not None else ())]
+        head = [p for module in (self.head, self.hidden_head, self.pooled_norm, self.hidden_norm)
+                if module is not None for p in module.parameters()]
         layers = [list(directions.parameters()) for directions in reversed(self.layers)]
         return [head, *layers, [self.embedding.weight]]
 
@@ -169,9 +173,15 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits (B, classes)."""
-        x = self.dropout(self.features(ids, lengths))
+        x = self.features(ids, lengths)
+        if self.pooled_norm is not None:
+            x = self.pooled_norm(x)
+        x = self.dropout(x)
         if self.hidden_head is not None:
-            x = self.dropout(torch.relu(self.hidden_head(x)))
+            x = torch.relu(self.hidden_head(x))
+            if self.hidden_norm is not None:
+                x = self.hidden_norm(x)
+            x = self.dropout(x)
         return self.head(x)
 
     @torch.inference_mode()
@@ -185,6 +195,16 @@ class SequenceClassifier(nn.Module):
             return torch.softmax(logits.float(), dim=-1).cpu()
         finally:
             self.train(was_training)
+
+
+class FeatureNorm(nn.BatchNorm1d):
+    """Batch normalisation of (B, features) that also takes a batch of one text in training (the
+    last batch of an epoch can be one): that batch is normalised by the running statistics."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        return super().forward(x)
 
 
 def detached(state):

@@ -23,6 +23,11 @@ units each way), mean-pooled over the real steps; dropout 0.5 and word
 dropout 0.2; Adam at 2e-3 with a cosine decay over at most 20 epochs or 10
 minutes; batches of texts of similar length (less padding); validation every
 epoch and the best checkpoint kept.
+
+With init_from= (--init-from LM_RUN) the encoder starts as a language model's instead (transfer.py,
+ULMFiT): its tokenizer and vocabulary, embedding and recurrent layers, read one way, with the
+TRANSFER_DEFAULTS recipe (config.py); lm_finetune= first fine-tunes that model on the training
+texts, as a run of its own in RUN/lm.
 """
 
 from __future__ import annotations
@@ -41,13 +46,13 @@ from .. import checkpoint
 from ..checkpoint import PathLike
 from ..config import TrainConfig, field_names, split_settings, task_train_config
 from ..errors import LstmlabError
+from ..lm.presets import flags_text
+from ..lm.transfer import SourceRun
 from ..runs import Setup, train_run
 from ..tokenizers import TOKENIZERS, load_tokenizer
 from ..trainer import Trainer
 from ..version import __version__
 from .baseline import BaselineResult, tfidf_logistic_regression
-from ..lm.presets import flags_text
-from ..lm.transfer import SourceRun
 from .config import (PRETRAINED_DEFAULTS, TRAIN_DEFAULTS, TRANSFER_DEFAULTS, ClassifierConfig, ClassifyRunConfig,
                      LabelledDataConfig, TransferConfig)
 from .data import Labelled, Split, balance_table, check_classes, length_stats, read_labelled, split_data, suggest_length
@@ -206,7 +211,8 @@ class ClassifierRecipe:
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         summary = (f"{'bidirectional ' if model_cfg.bidirectional else ''}{model_cfg.cell} "
                    f"{'x'.join(map(str, model_cfg.hidden_sizes))}, {model_cfg.pooling} pooling"
-                   f"{f', a hidden layer of {model_cfg.head_hidden}' if model_cfg.head_hidden else ''}, embeddings "
+                   f"{f', a hidden layer of {model_cfg.head_hidden}' if model_cfg.head_hidden else ''}"
+                   f"{', batch-normalised' if model_cfg.head_norm else ''}, embeddings "
                    f"{model_cfg.embed_dim}, {trainable:,} trainable parameters"
                    f"{f', read in chunks of {model_cfg.chunk_length}' if model_cfg.chunk_length else ''}"
                    f"{training_text(transfer)}; best checkpoint by validation {monitor}")

@@ -108,6 +108,9 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     m.add_argument("--head-hidden", type=int, metavar="N",
                    help="a hidden layer of N units (ReLU, dropout) between the pooled vector and the output "
                         "(default 0: none; 50 with --init-from, as ULMFiT's head)")
+    m.add_argument("--head-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help="batch-normalise the pooled vector and the hidden layer's output, as ULMFiT's head does "
+                        "(default: no; yes with --init-from)")
     m.add_argument("--chunk-length", type=int, metavar="N",
                    help="read texts in chunks of N tokens, the state carried from one to the next and the gradient "
                         "cut there, so long texts are read whole at a bounded cost (default 0: one pass; 70 with "

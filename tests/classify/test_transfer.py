@@ -179,3 +179,42 @@ def test_lm_finetune_trains_the_language_model_on_the_training_texts_only_then_c
     # The classifier resumes from its own folder; the language model's stage is a run of its own.
     classify.train(out=tmp_path / "clf", resume=True, max_steps=1, baseline=False, **QUIET)
     lstmlab.train(out=lm_run, resume=True, max_steps=1, **QUIET)
+
+
+def test_runs_saved_by_older_versions_start_a_classifier_or_are_refused_in_one_line(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    legacy = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_runs"
+    for name in ("word_lm", "char_lm", "classifier"):
+        shutil.copytree(legacy / name, tmp_path / name)
+    data = str(shared_file(IMDB))
+    words = classify.train(data, tmp_path / "from-words", init_from=str(tmp_path / "word_lm"), max_steps=2,
+                           baseline=False, **QUIET)
+    assert words.model.config.hidden_sizes == (16,) and words.predict(["fine"])[0] in ("0", "1")
+    chars = classify.train(data, tmp_path / "from-chars", init_from=str(tmp_path / "char_lm"), max_steps=2,
+                           baseline=False, **QUIET)
+    assert chars.config.data.tokenizer == "char" and chars.tokenizer.symbols[:2] == ["<pad>", "<unk>"]
+    # A character model's unknown symbol (its row 0) is the classifier's <unk> (id 1); its characters follow.
+    lm, mine = load_file(str(tmp_path / "char_lm" / "model.safetensors")), load_file(str(tmp_path / "from-chars" / "model.safetensors"))
+    lm_chars = json.loads((tmp_path / "char_lm" / "vocab.json").read_text(encoding="utf-8"))["symbols"]
+    assert chars.tokenizer.symbols[2:len(lm_chars) + 1] == lm_chars[1:]
+    with pytest.raises(LstmlabError, match="is a classifier run; it needs a language model"):
+        classify.train(data, tmp_path / "bad", init_from=str(tmp_path / "classifier"), max_steps=1, baseline=False,
+                       **QUIET)
+    assert lm["embedding.weight"].shape[0] == len(lm_chars) and mine["embedding.weight"].shape[0] >= len(lm_chars) + 1
+
+
+def test_the_batch_normalised_head_takes_a_batch_of_one_and_trains_with_the_head():
+    torch.manual_seed(0)
+    model = SequenceClassifier(ClassifierConfig(vocab_size=30, classes=("a", "b"), hidden_sizes=(8,), embed_dim=4,
+                                                bidirectional=False, pooling="concat", head_hidden=6, head_norm=True))
+    one = collate([torch.arange(2, 9).numpy()])
+    batch = collate([torch.arange(2, 9).numpy(), torch.arange(3, 7).numpy(), torch.arange(5, 20).numpy()])
+    model.train()
+    model(*batch).sum().backward()  # a batch: normalised by its own statistics, which it updates
+    assert model.pooled_norm.num_batches_tracked == 1 and model.pooled_norm.running_mean.abs().sum() > 0
+    assert torch.isfinite(model(*one)).all()  # a batch of one reads the running statistics
+    assert model.pooled_norm.num_batches_tracked == 1
+    head = {id(p) for p in model.layer_groups()[0]}
+    assert {id(p) for p in (*model.pooled_norm.parameters(), *model.hidden_norm.parameters())} <= head
