@@ -164,8 +164,8 @@ class ClassifierRecipe:
             tokenizer = TOKENIZERS[data_cfg.tokenizer].build(split.train.texts, lowercase=data_cfg.lowercase,
                                                              max_size=data_cfg.max_vocab, min_freq=data_cfg.min_freq)
         else:
-            tokenizer, rows, _ = classifier_vocabulary(source, split.train.texts, data_cfg.min_freq,
-                                                       data_cfg.max_vocab)
+            tokenizer, rows, added = classifier_vocabulary(source, split.train.texts, data_cfg.min_freq,
+                                                           data_cfg.max_vocab)
         raw = [tokenizer.encode(text) for text in split.train.texts]
         lengths = np.array([len(s) for s in raw])
         if data_cfg.max_length is None:
@@ -202,7 +202,7 @@ class ClassifierRecipe:
             init_embedding(model, vectors, hit, train_cfg.seed)
         if source is not None:
             init_encoder(model, source, rows)
-            log(start_text(source, tokenizer, rows, raw))
+            log(start_text(source, len(added), rows, raw))
         task = ClassificationTask(train_set, val_set, train_cfg, classes, monitor, transfer)
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint.save_text_atomic(run_dir / "config.json", config.to_json())

@@ -29,14 +29,14 @@ from ..errors import LstmlabError
 from ..lm.train import train as train_language_model
 from ..lm.transfer import SourceRun
 from ..lm.vocab import CharVocab
-from ..tokenizers import PAD, PAD_ID, UNK, CharTokenizer, Tokenizer
+from ..tokenizers import PAD, PAD_ID, UNK, UNK_ID, CharTokenizer, Tokenizer
 from .config import TransferConfig
 from .model import SequenceClassifier
 
 # Rows of `rows` that the language model has no row for: new symbols start at the mean of its rows.
 NEW_ROW = -1
 # The classifier's architecture comes from the language model; these flags would change it.
-ARCHITECTURE = {"cell": "cell", "hidden_sizes": "hidden_sizes", "embed_dim": "embed_dim"}
+ARCHITECTURE = ("cell", "hidden_sizes", "embed_dim")
 
 
 def tokenizer_kind(source: SourceRun) -> str:
@@ -63,7 +63,7 @@ def check_source(source: SourceRun, settings: dict[str, Any]) -> dict[str, Any]:
         raise LstmlabError(f"--init-from {source.folder} was trained on {'lowercased' if lowercase else 'cased'} text; "
                            f"drop {'--keep-case' if lowercase else '--lowercase'}")
     fixed = {"tokenizer": kind, "lowercase": lowercase, "bidirectional": False,
-             **{name: getattr(model, attr) for name, attr in ARCHITECTURE.items()}}
+             **{name: getattr(model, name) for name in ARCHITECTURE}}
     clashes = [name for name in (*ARCHITECTURE, "bidirectional") if name in settings and settings[name] != fixed[name]]
     if clashes:
         raise LstmlabError(f"--init-from {source.folder} gives the classifier its network (one direction, "
@@ -78,8 +78,9 @@ def classifier_vocabulary(source: SourceRun, texts: Iterable[str], min_freq: int
                           ) -> tuple[Tokenizer, np.ndarray, list[str]]:
     """The classifier's tokenizer: the language model's symbols, then the training texts' symbols
     it lacks (seen `min_freq` times, `max_size` capping the total; 0: no cap); for every
-    classifier id, the language model's row (NEW_ROW for the added ones, and for <pad>,
-    which is kept at zero); and the symbols added."""
+    classifier id, the language model's row (NEW_ROW for the added ones, and for a character
+    model's <pad>, which it lacks; init_encoder keeps <pad> at zero either way); and the symbols
+    added."""
     vocab = source.vocab
     if isinstance(vocab, CharVocab):
         base: Tokenizer = CharTokenizer([PAD, UNK, *vocab.symbols[1:]], bool(source.config.data.lowercase))
@@ -120,12 +121,11 @@ def init_encoder(model: SequenceClassifier, source: SourceRun, rows: np.ndarray)
             mine[name].copy_(tensor)
 
 
-def start_text(source: SourceRun, tokenizer: Tokenizer, rows: np.ndarray, ids: list[np.ndarray]) -> str:
-    """The log line: what the classifier took from the language model, and how much of the
-    training text it already knew."""
+def start_text(source: SourceRun, added: int, rows: np.ndarray, ids: list[np.ndarray]) -> str:
+    """The log line: what the classifier took from the language model (`added` symbols more), and
+    how much of the training text (`ids`) it already knew: tokens with a row there, not <unk>."""
     flat = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
-    known = np.count_nonzero(rows[flat] >= 0) - np.count_nonzero(flat == 1) if len(flat) else 0
-    added = int(np.count_nonzero(rows == NEW_ROW)) - 1  # <pad> has no row either
+    known = np.count_nonzero(rows[flat] >= 0) - np.count_nonzero(flat == UNK_ID) if len(flat) else 0
     model = source.config.model
     return (f"encoder from {source.folder}: its embedding and {model.cell} "
             f"{'x'.join(map(str, model.hidden_sizes))} layers, one direction; vocabulary: its {len(source.vocab):,} "
