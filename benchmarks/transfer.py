@@ -18,7 +18,8 @@ tweets. WikiText is tokenized already, so it is turned back into running text fi
 " @-@ ", " @,@ " and " @.@ " marks are joined ("state @-@ of @-@ the @-@ art" -> "state-of-the-art",
 "1 @,@ 000" -> "1,000"), its <unk> tokens and " = Heading = " lines are dropped. Its preset is the
 word-level table's choice for the budget (lm/presets.py). Each fine-tuned language model is cached
-in WORK/finetuned/ROW-foldK-<minutes>m and reused.
+in WORK/finetuned/ROW-foldK-<minutes>m-from-PRETRAINED (plus a hash of --set, which may change
+the split) and reused.
 
     flock /tmp/lstmlab-bench.lock .venv/bin/python -u benchmarks/transfer.py --rows polarity --folds 0 \\
         --ways lm,ulmfit --out bench-results/transfer-polarity.json
@@ -30,6 +31,7 @@ over several invocations (each states its own).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import shutil
@@ -101,7 +103,11 @@ def run_way(row: str, way: str, fold, lm_run: Path, args, log_dir: Path) -> dict
     cached = None
     if way == "ulmfit":
         way_settings["lm_finetune"] = args.lm_minutes
-        cached = Path(args.work) / "finetuned" / f"{row}-fold{fold if folds else 0}-{args.lm_minutes:g}m-from-{lm_run.name}"
+        # Settings given with --set may change the split (--val-fraction, --split-seed), and with it
+        # the training texts the model was fine-tuned on: they are part of the key.
+        given = "" if not extra else "-set" + hashlib.sha1(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:8]
+        cached = (Path(args.work) / "finetuned" /
+                  f"{row}-fold{fold if folds else 0}-{args.lm_minutes:g}m-from-{lm_run.name}{given}")
         if (cached / "model.safetensors").is_file():
             shutil.copytree(cached, out / "lm")  # the classifier reuses RUN/lm
     lines: list[str] = []
