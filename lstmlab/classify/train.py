@@ -202,7 +202,7 @@ class ClassifierRecipe:
             init_embedding(model, vectors, hit, train_cfg.seed)
         if source is not None:
             init_encoder(model, source, rows)
-            log(start_text(source, len(added), rows, raw))
+            log(start_text(source, tokenizer, len(added), raw))
         task = ClassificationTask(train_set, val_set, train_cfg, classes, monitor, transfer)
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint.save_text_atomic(run_dir / "config.json", config.to_json())

@@ -27,7 +27,7 @@ from .. import checkpoint
 from ..checkpoint import BEST
 from ..errors import LstmlabError
 from ..lm.train import train as train_language_model
-from ..lm.transfer import SourceRun
+from ..lm.transfer import SourceRun, known_share
 from ..lm.vocab import CharVocab
 from ..tokenizers import PAD, PAD_ID, UNK, UNK_ID, CharTokenizer, Tokenizer
 from .config import TransferConfig
@@ -121,16 +121,16 @@ def init_encoder(model: SequenceClassifier, source: SourceRun, rows: np.ndarray)
             mine[name].copy_(tensor)
 
 
-def start_text(source: SourceRun, added: int, rows: np.ndarray, ids: list[np.ndarray]) -> str:
+def start_text(source: SourceRun, tokenizer: Tokenizer, added: int, ids: list[np.ndarray]) -> str:
     """The log line: what the classifier took from the language model (`added` symbols more), and
-    how much of the training text (`ids`) it already knew: tokens with a row there, not <unk>."""
+    how much of the training text (`ids`) it already knew: ids before the added ones, not <unk>."""
     flat = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
-    known = np.count_nonzero(rows[flat] >= 0) - np.count_nonzero(flat == UNK_ID) if len(flat) else 0
+    share = known_share(flat, len(tokenizer) - added, UNK_ID)
     model = source.config.model
     return (f"encoder from {source.folder}: its embedding and {model.cell} "
             f"{'x'.join(map(str, model.hidden_sizes))} layers, one direction; vocabulary: its {len(source.vocab):,} "
             f"symbols and {added:,} new ones from the training texts (rows at the mean of the known ones); it "
-            f"already knew {known / max(len(flat), 1):.1%} of the training tokens")
+            f"already knew {share:.1%} of the training tokens")
 
 
 # --lm-finetune: the language model's own run folder inside the classifier's, and the text it reads.

@@ -172,27 +172,35 @@ class Inspection:
         return pd.DataFrame(columns)
 
 
-def text_features(text: str) -> dict[str, np.ndarray]:
-    """Per character, the simple properties Karpathy et al. (2015) found cells tracking."""
-    n = len(text)
-    in_quotes, line_position = np.zeros(n), np.zeros(n)
-    in_parens, word_start = np.zeros(n), np.zeros(n)
-    quoted, depth, column = False, 0, 0
-    for t, ch in enumerate(text):
-        # A quote character belongs to the quotation it opens or closes.
-        if ch == _OPEN_QUOTES or (ch == _PLAIN_QUOTES and not quoted):
+def quotes_and_parens(units: Sequence[str], opening: set[str], closing: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit (a character, or a word), whether it lies inside a quotation and inside
+    parentheses. A quote mark belongs to the quotation it opens or closes; a plain " opens when
+    none is open and closes otherwise."""
+    in_quotes, in_parens = np.zeros(len(units)), np.zeros(len(units))
+    quoted, depth = False, 0
+    for t, unit in enumerate(units):
+        if unit in opening or (unit == _PLAIN_QUOTES and not quoted):
             quoted = True
             in_quotes[t] = 1
-        elif ch == _CLOSE_QUOTES or ch == _PLAIN_QUOTES:
+        elif unit in closing or unit == _PLAIN_QUOTES:
             in_quotes[t] = 1
             quoted = False
         else:
             in_quotes[t] = quoted
-        if ch == "(":
+        if unit == "(":
             depth += 1
         in_parens[t] = depth > 0
-        if ch == ")":
+        if unit == ")":
             depth = max(depth - 1, 0)
+    return in_quotes, in_parens
+
+
+def text_features(text: str) -> dict[str, np.ndarray]:
+    """Per character, the simple properties Karpathy et al. (2015) found cells tracking."""
+    in_quotes, in_parens = quotes_and_parens(text, {_OPEN_QUOTES}, {_CLOSE_QUOTES})
+    line_position, word_start = np.zeros(len(text)), np.zeros(len(text))
+    column = 0
+    for t, ch in enumerate(text):
         line_position[t] = column
         column = 0 if ch == "\n" else column + 1
         word_start[t] = ch.isalnum() and (t == 0 or not text[t - 1].isalnum())
@@ -201,25 +209,10 @@ def text_features(text: str) -> dict[str, np.ndarray]:
 
 def word_features(tokens: Sequence[str]) -> dict[str, np.ndarray]:
     """Per word, the counterparts of text_features (WORD_FEATURES says why they differ)."""
-    n = len(tokens)
-    in_quotes, sentence_position = np.zeros(n), np.zeros(n)
-    in_parens, punctuation = np.zeros(n), np.zeros(n)
-    quoted, depth, count = False, 0, 0
+    in_quotes, in_parens = quotes_and_parens(tokens, _OPEN_QUOTE_TOKENS, _CLOSE_QUOTE_TOKENS)
+    sentence_position, punctuation = np.zeros(len(tokens)), np.zeros(len(tokens))
+    count = 0
     for t, token in enumerate(tokens):
-        # As for characters, a quote mark belongs to the quotation it opens or closes.
-        if token in _OPEN_QUOTE_TOKENS or (token == _PLAIN_QUOTES and not quoted):
-            quoted = True
-            in_quotes[t] = 1
-        elif token in _CLOSE_QUOTE_TOKENS or token == _PLAIN_QUOTES:
-            in_quotes[t] = 1
-            quoted = False
-        else:
-            in_quotes[t] = quoted
-        if token == "(":
-            depth += 1
-        in_parens[t] = depth > 0
-        if token == ")":
-            depth = max(depth - 1, 0)
         sentence_position[t] = count
         count = 0 if token in _SENTENCE_ENDS else count + 1
         punctuation[t] = not any(ch.isalnum() for ch in token)

@@ -103,8 +103,9 @@ def prepare(data_config: DataConfig, out: Path, report: Callable[[str], None] | 
     if base is None:
         vocab = CharVocab.build(counts, data_config.min_count)
     else:
-        vocab, _ = base.extended(count_chars(text[: len(text) - held_out_size(len(text), data_config)]),
-                                 data_config.min_count)
+        held_out = held_out_size(len(text), data_config)  # the vocabulary sees the training part only
+        train_counts = counts - count_chars(text[len(text) - held_out:]) if held_out else counts
+        vocab, _ = base.extended(train_counts, data_config.min_count)
     if len(vocab) < 3:
         raise LstmlabError(f"{data_config.source} has fewer than 2 distinct characters after cleaning; give a real text")
 

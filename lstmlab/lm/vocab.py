@@ -56,7 +56,8 @@ class CharVocab:
         new = [ch for ch, n in counts.items() if n >= min_count and ch not in known]
         if max_size:
             new = sorted(new, key=lambda ch: (-counts[ch], ch))[: max(max_size - len(self), 0)]
-        return CharVocab((*self.symbols, *sorted(new))), sorted(new)
+        new.sort()
+        return CharVocab((*self.symbols, *new)), new
 
     @property
     def dtype(self) -> np.dtype:
