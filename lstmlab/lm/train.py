@@ -185,7 +185,8 @@ def settings_from_run(start_from: SourceRun, settings: dict[str, Any], prepared_
     if clashes:
         flags = ", ".join(flag_text(name, settings[name]) for name in clashes)
         raise LstmlabError(f"--init-from {start_from.folder} takes the network from the run, so {flags} cannot "
-                           "change it; drop them (dropouts and the training settings may change)")
+                           f"change it; drop {'it' if len(clashes) == 1 else 'them'} (dropouts and the training "
+                           "settings may change)")
     data = start_from.config.data
     fixed = {"level": data.level, "lowercase": data.lowercase}
     if data.level == "word":
