@@ -18,8 +18,8 @@ tweets. WikiText is tokenized already, so it is turned back into running text fi
 " @-@ ", " @,@ " and " @.@ " marks are joined ("state @-@ of @-@ the @-@ art" -> "state-of-the-art",
 "1 @,@ 000" -> "1,000"), its <unk> tokens and " = Heading = " lines are dropped. Its preset is the
 word-level table's choice for the budget (lm/presets.py). Each fine-tuned language model is cached
-in WORK/finetuned/ROW-foldK-<minutes>m-from-PRETRAINED (plus a hash of --set, which may change
-the split) and reused.
+in WORK/finetuned/ROW-foldK-<minutes>m-from-PRETRAINED (plus a hash of the --set entries that change
+its data: the split, the tokenizer, the vocabulary) and reused.
 
     flock /tmp/lstmlab-bench.lock .venv/bin/python -u benchmarks/transfer.py --rows polarity --folds 0 \\
         --ways lm,ulmfit --out bench-results/transfer-polarity.json
@@ -31,6 +31,7 @@ over several invocations (each states its own).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import re
@@ -46,10 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from classify import ROWS  # noqa: E402
 from common import REPO, machine_info, markdown_table, set_threads, write_json  # noqa: E402
 
+from lstmlab.classify.config import LabelledDataConfig  # noqa: E402
+
 WIKITEXT = REPO.parent / "shared" / "data" / "text" / "wikitext-2"
 WAYS = ("glove", "lm", "ulmfit")
-# Minutes each way's classifier trains per run (the language model's fine-tuning comes on top):
-# ROWS' own minutes for the GloVe recipe, as in BENCHMARKS.md §8b.
+# The settings that change what --lm-finetune trains: the data's (split, tokenizer, vocabulary), the
+# unlabelled texts, and the fine-tuning's own budget.
+LM_SETTINGS = {f.name for f in dataclasses.fields(LabelledDataConfig)} | {"unlabelled", "lm_finetune"}
 _JOINS = [(re.compile(r" @([-,.])@ "), r"\1")]
 _HEADING = re.compile(r"^\s*=.*=\s*$")
 
@@ -103,9 +107,12 @@ def run_way(row: str, way: str, fold, lm_run: Path, args, log_dir: Path) -> dict
     cached = None
     if way == "ulmfit":
         way_settings["lm_finetune"] = args.lm_minutes
-        # Settings given with --set may change the split (--val-fraction, --split-seed), and with it
-        # the training texts the model was fine-tuned on: they are part of the key.
-        given = "" if not extra else "-set" + hashlib.sha1(json.dumps(extra, sort_keys=True).encode()).hexdigest()[:8]
+        # Data settings given with --set may change the split (--val-fraction, --split-seed) or the
+        # vocabulary (--min-freq), and with them the language model's fine-tuning: they are part of
+        # the key. The classifier's own settings are not, so trials of them reuse one model.
+        changes_lm = {k: v for k, v in extra.items() if k in LM_SETTINGS}
+        given = "" if not changes_lm else "-set" + hashlib.sha1(
+            json.dumps(changes_lm, sort_keys=True).encode()).hexdigest()[:8]
         cached = (Path(args.work) / "finetuned" /
                   f"{row}-fold{fold if folds else 0}-{args.lm_minutes:g}m-from-{lm_run.name}{given}")
         if (cached / "model.safetensors").is_file():

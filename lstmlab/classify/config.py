@@ -145,6 +145,10 @@ class ClassifierConfig:
     # and cut from the gradient there (ULMFiT reads a 700-word review whole this way, back-
     # propagating through 70 tokens at a time); 0: in one pass. Pooling sees every step either way.
     chunk_length: int = 0
+    # DropConnect on each layer's hidden-to-hidden weights in training (AWD-LSTM's weight drop,
+    # which ULMFiT's classifier keeps, at 0.25): a fresh mask per chunk read. 0 in runs saved
+    # before it existed.
+    weight_drop: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -162,6 +166,7 @@ class ClassifierConfig:
         require(self.embed_dim <= MAX_LAYER_SIZE, f"--embed-dim must be at most {MAX_LAYER_SIZE:,}, got {self.embed_dim:,}; try 128")
         require(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         require(0.0 <= self.word_dropout < 1.0, f"--word-dropout must be in [0, 1), got {self.word_dropout}")
+        require(0.0 <= self.weight_drop < 1.0, f"--weight-drop must be in [0, 1), got {self.weight_drop}; try 0.25")
         require(0 <= self.head_hidden <= MAX_LAYER_SIZE,
                 f"--head-hidden must be between 0 (no hidden layer) and {MAX_LAYER_SIZE:,}, got {self.head_hidden}; try 50")
         require(self.chunk_length >= 0, f"--chunk-length must be >= 0 (0: one pass), got {self.chunk_length}")

@@ -39,6 +39,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..cells import make_layer
+from ..recurrence import with_dropped_weight
 from .config import ClassifierConfig
 from ..tokenizers import PAD_ID, UNK_ID
 
@@ -95,16 +96,22 @@ class SequenceClassifier(nn.Module):
         layers = [list(directions.parameters()) for directions in reversed(self.layers)]
         return [head, *layers, [self.embedding.weight]]
 
+    def _call(self, layer: nn.Module, x, state):
+        """layer(x, state), with --weight-drop's DropConnect on its recurrent weights in training."""
+        if self.training and self.config.weight_drop > 0:
+            return with_dropped_weight(layer, x, state, self.config.weight_drop)
+        return layer(x, state)
+
     def _run(self, layer: nn.Module, x: torch.Tensor, lengths: torch.Tensor, reverse: bool, state=None):
         """One direction of one layer: (outputs, the state after the last step)."""
         if reverse:
             x = reverse_padded(x, lengths)
         if self.config.packed and isinstance(layer, nn.RNNBase):
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, state = layer(packed, state)
+            out, state = self._call(layer, packed, state)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         else:
-            out, state = layer(x, state)
+            out, state = self._call(layer, x, state)
         if reverse:
             out = reverse_padded(out, lengths)
         return out, state

@@ -118,6 +118,10 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     m.add_argument("--dropout", type=float, help=f"on embeddings, between layers, before the head (default {_default(c, 'dropout')})")
     m.add_argument("--word-dropout", type=float,
                    help=f"in training, read each token as <unk> with this probability (default {_default(c, 'word_dropout')})")
+    m.add_argument("--weight-drop", type=float, metavar="P",
+                   help="in training, DropConnect at rate P on each layer's hidden-to-hidden weights, a fresh mask "
+                        "per batch (and per chunk): AWD-LSTM's weight drop, which ULMFiT's classifier keeps "
+                        f"(default {_default(c, 'weight_drop')})")
     m.add_argument("--packed", action="store_true", default=None,
                    help="feed nn.LSTM/GRU/RNN packed sequences (same results, much slower to train on CPU)")
 

@@ -79,3 +79,25 @@ def test_word_vectors_from_a_glove_or_word2vec_text_file(tmp_path):
         read_vectors(str(bad), symbols, lowercase=True)
     with pytest.raises(LstmlabError, match="--freeze-embeddings needs pretrained vectors"):
         ClassifierConfig(vocab_size=6, classes=("a", "b"), freeze_embeddings=True)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_weight_drop_drops_recurrent_weights_in_training_only(cell):
+    torch.manual_seed(0)
+    cfg = ClassifierConfig(vocab_size=40, classes=("a", "b"), cell=cell, hidden_sizes=(7,), embed_dim=6,
+                           bidirectional=False, pooling="mean", dropout=0.0, word_dropout=0.0, weight_drop=0.5)
+    dropping = SequenceClassifier(cfg)
+    plain = SequenceClassifier(ClassifierConfig(**{**cfg.__dict__, "weight_drop": 0.0}))
+    plain.load_state_dict(dropping.state_dict())
+    batch = collate([np.array([5, 9, 3, 17]), np.arange(2, 14)])
+    # Evaluation: the full weights, the same outputs as a model without weight drop.
+    assert torch.equal(dropping.predict_proba(*batch), plain.predict_proba(*batch))
+    # Training: one mask for the call; the dropped entries of the recurrent weight get no gradient.
+    dropping.train()(*batch).sum().backward()
+    layer = dropping.layers[0][0]
+    grad = getattr(layer, layer.recurrent_weight_name).grad
+    zero = (grad == 0).float().mean().item()
+    assert 0.3 < zero < 0.7, zero
+    plain.train()(*batch).sum().backward()
+    plain_layer = plain.layers[0][0]
+    assert (getattr(plain_layer, plain_layer.recurrent_weight_name).grad != 0).float().mean() > 0.9

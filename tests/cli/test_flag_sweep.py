@@ -233,6 +233,7 @@ def classify_train_rows() -> dict[str, Row]:
         "--dropout": Row(model, "0.5", ("0",)),
         "--word-dropout": Row(model, "0.2", ("0",)),
         "--head-hidden": Row(model, "50", ("0",)),  # 0: no hidden layer
+        "--weight-drop": Row(model, "0.25", ("0",)),
         # 0 reads in one pass; huge too (one chunk). Chunks read one way only.
         "--chunk-length": Row(config(ClassifierConfig, vocab_size=100, classes=("neg", "pos"), bidirectional=False),
                               "70", ("0", HUGE)),
