@@ -174,9 +174,6 @@ class ClassifierConfig:
                 "--chunk-length carries the state forwards from chunk to chunk, which a backward direction cannot "
                 "read; add --no-bidirectional, or give --chunk-length 0")
         require(not (self.chunk_length and self.packed), "--chunk-length and --packed do not combine; drop one")
-        require(not self.freeze_embeddings or self.embeddings,
-                 "--freeze-embeddings needs pretrained vectors: add --embeddings FILE (word2vec or GloVe) "
-                 "or a name such as glove-6b-50d")
 
     @property
     def num_classes(self) -> int:
@@ -238,6 +235,9 @@ class ClassifyRunConfig:
 
     def __post_init__(self) -> None:
         require(self.monitor in MONITORS, f"unknown --monitor {self.monitor!r}; choose loss or accuracy")
+        require(not self.model.freeze_embeddings or self.model.embeddings or self.transfer.init_from,
+                "--freeze-embeddings keeps a pretrained embedding: add --embeddings FILE (word2vec or GloVe) or a "
+                "name such as glove-6b-50d, or --init-from LM_RUN")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"

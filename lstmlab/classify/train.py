@@ -213,7 +213,8 @@ class ClassifierRecipe:
                    f"{'x'.join(map(str, model_cfg.hidden_sizes))}, {model_cfg.pooling} pooling"
                    f"{f', a hidden layer of {model_cfg.head_hidden}' if model_cfg.head_hidden else ''}"
                    f"{', batch-normalised' if model_cfg.head_norm else ''}, embeddings "
-                   f"{model_cfg.embed_dim}, {trainable:,} trainable parameters"
+                   f"{model_cfg.embed_dim}{' (frozen)' if model_cfg.freeze_embeddings else ''}, "
+                   f"{trainable:,} trainable parameters"
                    f"{f', read in chunks of {model_cfg.chunk_length}' if model_cfg.chunk_length else ''}"
                    f"{training_text(transfer)}; best checkpoint by validation {monitor}")
         return Setup(model, task, train_cfg, summary)

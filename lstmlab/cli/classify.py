@@ -98,7 +98,8 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
                         "is reported; words without a vector start at random with the found vectors' mean and spread. "
                         "Default: glove-6b-50d for word tokens, where the package is installed and --embed-dim is "
                         "not given; none: no pretrained vectors")
-    m.add_argument("--freeze-embeddings", action="store_true", default=None, help="keep --embeddings unchanged in training")
+    m.add_argument("--freeze-embeddings", action="store_true", default=None, help="keep the pretrained embedding (--embeddings, or --init-from's) unchanged in training: "
+                        "fewer weights to fit on a small data set")
     m.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
                    help="read each text both ways (default: yes)")
     m.add_argument("--pooling", choices=POOLINGS,

@@ -8,8 +8,8 @@ import torch
 
 from lstmlab.classify.model import SequenceClassifier, collate, reverse_padded
 from lstmlab.classify.vectors import coverage_text, init_embedding, read_vectors
-from lstmlab.classify.config import POOLINGS, ClassifierConfig
-from lstmlab.config import CELLS
+from lstmlab.classify.config import POOLINGS, ClassifierConfig, ClassifyRunConfig, LabelledDataConfig
+from lstmlab.config import CELLS, TrainConfig
 from lstmlab.errors import LstmlabError
 
 
@@ -77,8 +77,9 @@ def test_word_vectors_from_a_glove_or_word2vec_text_file(tmp_path):
     bad.write_text("the 0.1 0.2\ngood 1 0 0\n")
     with pytest.raises(LstmlabError, match="line 2: 3 numbers where earlier lines have 2"):
         read_vectors(str(bad), symbols, lowercase=True)
-    with pytest.raises(LstmlabError, match="--freeze-embeddings needs pretrained vectors"):
-        ClassifierConfig(vocab_size=6, classes=("a", "b"), freeze_embeddings=True)
+    with pytest.raises(LstmlabError, match="--freeze-embeddings keeps a pretrained embedding: add --embeddings"):
+        ClassifyRunConfig(data=LabelledDataConfig(), train=TrainConfig(),
+                          model=ClassifierConfig(vocab_size=6, classes=("a", "b"), freeze_embeddings=True))
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -120,6 +120,21 @@ def test_discriminative_rates_and_gradual_unfreezing_train_the_head_first(word_l
     assert [g.trainable_from for g in task_groups] == [0, 25, 50, 75]
 
 
+def test_a_frozen_embedding_stays_the_language_models_through_every_stage(word_lm, tmp_path):
+    lines = []
+    steps_per_epoch = math.ceil(800 / 32)
+    classify.train(str(shared_file(IMDB)), tmp_path / "clf", init_from=str(word_lm), freeze_embeddings=True,
+                   unfreeze_epochs=0.2, max_steps=steps_per_epoch, eval_every=steps_per_epoch, baseline=False,
+                   log=lines.append, show_progress=False)
+    lm = load_file(str(word_lm / "model.safetensors"))
+    last = load_file(str(tmp_path / "clf" / "checkpoint.safetensors"))  # the weights after the last step
+    n = lm["embedding.weight"].shape[0]
+    # Every stage has come (a fifth of an epoch each); the embedding was never among them, the layers were.
+    torch.testing.assert_close(last["model.embedding.weight"][1:n], lm["embedding.weight"][1:n], rtol=0, atol=0)
+    assert not torch.equal(last["model.layers.0.0.weight_hh_l0"], lm["rnn.layers.0.weight_hh_l0"])
+    assert any("embeddings 12 (frozen)" in line for line in lines)
+
+
 def clf_groups(clf, steps_per_epoch):
     from lstmlab.classify.task import ClassificationTask, Encoded
 
