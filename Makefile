@@ -9,7 +9,7 @@ RUN ?= runs/demo
 # The stamp file re-installs whenever pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,export]'
 	touch $@
 
 install: $(BIN)/.installed

@@ -14,7 +14,7 @@ from ..devices import set_threads
 from ..errors import LstmlabError
 from ..trainer import TrainingInterrupted
 from ..version import __version__
-from . import classify, forecast, lm, serve
+from . import classify, export, forecast, lm, serve
 from .launch import launch
 from .flags import EXIT_INTERRUPTED, EXIT_USER_ERROR, Parser, check_threads, subcommands
 
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_parser(sub, Parser)  # lstmlab classify stats|train|evaluate|predict
     forecast.add_parser(sub, Parser)  # lstmlab forecast train|backtest|predict
     serve.add_parser(sub, Parser)  # lstmlab serve RUN ...: the HTTP API and the playground
+    export.add_parser(sub, Parser)  # lstmlab export RUN --out FILE.onnx
     sub.add_parser("corpora", help="list the built-in corpora", description="List the built-in corpora.")
     return parser
 
@@ -50,7 +51,8 @@ def help_markdown() -> str:
     return "\n".join(parts)
 
 
-COMMANDS = {**lm.COMMANDS, "classify": classify.run, "forecast": forecast.run, "serve": serve.run}
+COMMANDS = {**lm.COMMANDS, "classify": classify.run, "forecast": forecast.run, "serve": serve.run,
+            "export": export.run}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

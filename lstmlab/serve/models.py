@@ -7,30 +7,23 @@ the server starts. Requests name models only by these names, never by a path.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from ..classify.trained import Classifier
-from ..classify.trained import load as load_classifier
 from ..errors import LstmlabError
 from ..forecast.trained import ForecastRun
-from ..forecast.trained import load as load_forecaster
-from ..lm.trained import LanguageModel, WordLanguageModel
-from ..lm.trained import load as load_language_model
+from ..run_folders import Loaded, load_run
 
-KINDS = ("char-lm", "word-lm", "classifier", "forecaster")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-Loaded = Union[LanguageModel, Classifier, ForecastRun]
 
 
 @dataclass
 class ServedModel:
     name: str
-    kind: str  # one of KINDS
+    kind: str  # one of run_folders.KINDS
     loaded: Loaded
     summary: str
 
@@ -62,21 +55,6 @@ def parse_spec(spec: str) -> tuple[str, Path]:
     return name, Path(path)
 
 
-def run_kind(run_dir: Path) -> str:
-    """Which package made the run: config.json says "kind" for classifiers and forecasters;
-    language models carry their level."""
-    try:
-        raw = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "char-lm"  # the language model's loader then names the problem
-    if not isinstance(raw, dict):
-        return "char-lm"
-    if raw.get("kind") in ("classifier", "forecaster"):
-        return raw["kind"]
-    level = raw.get("data", {}).get("level", "char") if isinstance(raw.get("data"), dict) else "char"
-    return "word-lm" if level == "word" else "char-lm"
-
-
 def load_served(specs: list[str], device: Optional[str] = "auto") -> dict[str, ServedModel]:
     """Load every run named on the command line; the first problem is a one-line LstmlabError."""
     if not specs:
@@ -86,22 +64,15 @@ def load_served(specs: list[str], device: Optional[str] = "auto") -> dict[str, S
         name, run_dir = parse_spec(spec)
         if name in served:
             raise LstmlabError(f"two runs would be served as {name!r}; name them apart with NAME=RUN")
-        if not run_dir.is_dir():
-            raise LstmlabError(f"no such run folder: {run_dir}; give a folder made by lstmlab train, "
-                               "lstmlab classify train or lstmlab forecast train")
-        kind = run_kind(run_dir)
-        if kind == "classifier":
-            loaded: Loaded = load_classifier(run_dir, device)
+        kind, loaded = load_run(run_dir, device)
+        if isinstance(loaded, Classifier):
             model = loaded.config.model
             summary = f"{model.cell} classifier {','.join(map(str, model.hidden_sizes))}, classes {', '.join(loaded.classes)}"
-        elif kind == "forecaster":
-            loaded = load_forecaster(run_dir, device)
+        elif isinstance(loaded, ForecastRun):
             cfg = loaded.config
             summary = (f"{cfg.model.cell} forecaster of {loaded.loaded.target}, {cfg.data.lookback} steps back, "
                        f"{cfg.model.horizon} ahead, {cfg.model.distribution} output")
         else:
-            loaded = load_language_model(run_dir, device)
-            kind = "word-lm" if isinstance(loaded, WordLanguageModel) else "char-lm"
             model = loaded.config.model
             params = sum(p.numel() for p in loaded.model.parameters())
             unit = "word" if kind == "word-lm" else "character"
