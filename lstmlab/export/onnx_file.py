@@ -40,7 +40,12 @@ def write_checked(graph: Graph, path: Path, tolerance: float = TOLERANCE) -> flo
     difference between onnxruntime's outputs and PyTorch's over the probes."""
     partial = path.with_name(f".{path.name}.partial")
     try:
-        _export(graph, partial)
+        try:
+            _export(graph, partial)
+        except Exception as exc:  # the exporter's own failure, which is lstmlab's to report, not the user's
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise LstmlabError(f"torch.onnx could not export this run ({type(exc).__name__}: {first_line[:200]}); "
+                               "please report it with the run's config.json") from exc
         difference = largest_difference(graph, partial)
         if not difference <= tolerance:
             raise LstmlabError(f"the exported graph differs from PyTorch by {difference:.3g} (tolerance {tolerance:g}), "
