@@ -5,7 +5,7 @@
     print(result)
 
 FILE.onnx is the evaluation network (graphs.py) with a dynamic batch and a dynamic number of
-steps; FILE.json beside it holds what a runtime needs besides the graph (notes.py): the
+steps; a language model also gets FILE.step.onnx, one step with no loop, for generation; FILE.json beside it holds what a runtime needs besides the graph (notes.py): the
 vocabulary or tokenizer, the special ids, the state's names and sizes, the signals each layer
 reports, a series' scaling, the run's config.json and the lstmlab version. Nothing is written
 until onnxruntime has run the graph on a probe and matched PyTorch (onnx_file.py).
@@ -19,6 +19,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -26,8 +27,10 @@ from ..checkpoint import PathLike, save_text_atomic
 from ..classify.trained import Classifier
 from ..errors import LstmlabError
 from ..forecast.trained import ForecastRun
+from ..lm.trained import LanguageModel
 from ..run_folders import load_run
-from .graphs import PROBE_ROWS, PROBE_STEPS, Graph, classifier_graph, forecaster_graph, language_model_graph
+from .graphs import (PROBE_ROWS, PROBE_STEPS, Graph, classifier_graph, forecaster_graph, language_model_graph,
+                     language_model_step_graph)
 from .notes import runtime_notes
 from .onnx_file import TOLERANCE, opset_of, require_onnx, write_checked
 
@@ -48,11 +51,13 @@ class Exported:
     difference: float
     tolerance: float
     seconds: float
+    step: Optional[Path] = None  # language models: the one-step graph beside the sequence graph
 
     def __str__(self) -> str:
         size = self.path.stat().st_size / 1e6
-        return (f"wrote {self.path} ({size:,.1f} MB) and {self.notes}: {self.kind}; onnxruntime matches PyTorch "
-                f"within {self.difference:.2g} (tolerance {self.tolerance:g}); {self.seconds:.1f}s")
+        files = f"{self.path} ({size:,.1f} MB), {self.step}" if self.step else f"{self.path} ({size:,.1f} MB)"
+        return (f"wrote {files} and {self.notes}: {self.kind}; onnxruntime matches PyTorch within "
+                f"{self.difference:.2g} (tolerance {self.tolerance:g}); {self.seconds:.1f}s")
 
 
 def check_target(out: Path, format: str) -> None:
@@ -71,18 +76,22 @@ def check_target(out: Path, format: str) -> None:
 def export(run: PathLike, out: PathLike, format: str = "onnx", tolerance: float = TOLERANCE) -> Exported:
     """Write the run folder `run` as `out` (an ONNX file) and its runtime notes as `out` with
     .json, after checking the file in onnxruntime against PyTorch (largest difference at most
-    `tolerance`)."""
+    `tolerance`). A language model also gets its one-step graph, `out` with .step.onnx."""
     started = time.perf_counter()
     out = Path(out)
     check_target(out, format)
     require_onnx()
     kind, loaded = load_run(Path(run), device="cpu")
     graph = graph_of(loaded)
-    difference = write_checked(graph, out, tolerance)
+    step = None
+    if isinstance(loaded, LanguageModel):
+        step = (language_model_step_graph(loaded.model, probe_ids(loaded)), out.with_suffix(".step.onnx"))
+    difference = write_checked([(graph, out), *([step] if step else [])], tolerance)
     notes = out.with_suffix(".json")
-    save_text_atomic(notes, json.dumps(runtime_notes(kind, loaded, graph, out, opset_of(out), difference, tolerance),
-                                       ensure_ascii=False, indent=1) + "\n")
-    return Exported(kind, out, notes, difference, tolerance, time.perf_counter() - started)
+    written = runtime_notes(kind, loaded, graph, out, opset_of(out), difference, tolerance, step)
+    save_text_atomic(notes, json.dumps(written, ensure_ascii=False, indent=1) + "\n")
+    return Exported(kind, out, notes, difference, tolerance, time.perf_counter() - started,
+                    step[1] if step else None)
 
 
 def graph_of(loaded) -> Graph:
@@ -96,5 +105,9 @@ def graph_of(loaded) -> Graph:
         lookback = loaded.config.data.lookback
         ends = sorted({len(values), max(lookback, len(values) // 2), lookback})
         return forecaster_graph(loaded.model, np.stack([values[end - lookback:end] for end in ends]))
-    vocab = loaded.config.model.vocab_size
-    return language_model_graph(loaded.model, rng.integers(1, vocab, PROBE_ROWS * PROBE_STEPS))
+    return language_model_graph(loaded.model, probe_ids(loaded))
+
+
+def probe_ids(lm: LanguageModel) -> np.ndarray:
+    """A language model's probe: seeded random ids, PROBE_ROWS streams of PROBE_STEPS."""
+    return np.random.default_rng(0).integers(1, lm.config.model.vocab_size, PROBE_ROWS * PROBE_STEPS)

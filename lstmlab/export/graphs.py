@@ -7,7 +7,8 @@ model's own code, so the graph is the model and not a rewrite of it.
 
     language model  ids (B, T) int64, the state: one (B, H) float32 tensor per layer and part
                     -> log_probs (B, T, V), the state after the last step, each layer's
-                    signals (B, T, S, H). A step of generation is a call with T = 1.
+                    signals (B, T, S, H); and the step graph: the same with ids (B,), no T
+                    axis and no loop, for generation
     classifier      ids (B, T) int64 right-padded with 0, lengths (B,) int64 -> probs (B, C)
     forecaster      window (B, L, F) float32 in scaled units -> mean (B, horizon), and for a
                     gaussian model std (B, horizon), in the same units
@@ -87,35 +88,85 @@ def state_names(model: RecurrentLM) -> list[tuple[str, int]]:
     return [(f"{part}_{index}", size) for index, size in enumerate(model.config.hidden_sizes) for part in parts]
 
 
-def language_model_graph(model: RecurrentLM, probe_ids: np.ndarray) -> Graph:
-    """The graph of a language model. `probe_ids` (N,) is a stream the check reads in two calls,
-    the state carried from the first to the second."""
-    graph = LanguageModelGraph(model)
-    states = state_names(model)
-    layers = len(model.config.hidden_sizes)
-    inputs = ["ids", *(name for name, _ in states)]
-    outputs = ["log_probs", *(f"{name}_next" for name, _ in states), *(f"gates_{i}" for i in range(layers))]
-    dynamic = {"ids": {0: "batch", 1: "time"}, **{name: {0: "batch"} for name, _ in states}}
-    example = (torch.zeros(2, 3, dtype=torch.long), tuple(torch.zeros(2, size) for _, size in states))
+def language_model_names(model: RecurrentLM) -> tuple[list[str], list[str]]:
+    """The inputs and outputs of both language-model graphs, by name."""
+    states = [name for name, _ in state_names(model)]
+    gates = [f"gates_{index}" for index in range(len(model.config.hidden_sizes))]
+    return ["ids", *states], ["log_probs", *(f"{name}_next" for name in states), *gates]
 
-    reference = graph.model
-    stream = torch.as_tensor(probe_ids, dtype=torch.long).reshape(PROBE_ROWS, -1)
-    half = stream.shape[1] // 2
-    probes = []
-    torch_state = None
-    given = tuple(torch.zeros(PROBE_ROWS, size) for _, size in states)
+
+def language_model_probes(reference: RecurrentLM, chunks: list[torch.Tensor], one_step: bool) -> list:
+    """Probes over consecutive chunks of a stream (B, T each), the state carried from one to the
+    next: the ids and state in, and PyTorch's own outputs (the fused kernels for the scores and
+    the state, trace() for the gates). With one_step the time axis is dropped (the step graph)."""
+    probes, torch_state = [], None
+    given = tuple(torch.zeros(chunks[0].shape[0], size) for _, size in state_names(reference))
+    names = [layer.signal_names() for layer in reference.rnn.layers]
     with torch.inference_mode():
-        for chunk in (stream[:, :half], stream[:, half:]):
-            # PyTorch's own path: the fused kernels for the scores and state, trace() for the gates.
+        for chunk in chunks:
             logits, new_state = reference(chunk, torch_state)
             _, _, gates = reference.trace(chunk, torch_state)
             log_probs = logits if reference.adaptive else F.log_softmax(logits, dim=-1)
-            names = [layer.signal_names() for layer in reference.rnn.layers]
-            expected = [log_probs, *(part[0] for layer in new_state for part in layer),
-                        *(torch.stack([g[name] for name in layer_names], dim=2) for g, layer_names in zip(gates, names))]
+            signals = [torch.stack([g[name] for name in layer_names], dim=2) for g, layer_names in zip(gates, names)]
+            if one_step:
+                chunk, log_probs, signals = chunk[:, 0], log_probs[:, 0], [values[:, 0] for values in signals]
+            expected = [log_probs, *(part[0] for layer in new_state for part in layer), *signals]
             probes.append(((chunk, *given), [t.numpy() for t in expected]))
             torch_state = new_state
             given = tuple(part[0].clone() for layer in new_state for part in layer)
+    return probes
+
+
+def language_model_graph(model: RecurrentLM, probe_ids: np.ndarray) -> Graph:
+    """The sequence graph of a language model. `probe_ids` (N,) is a stream the check reads in
+    two calls, the state carried from the first to the second."""
+    graph = LanguageModelGraph(model)
+    inputs, outputs = language_model_names(model)
+    states = state_names(model)
+    dynamic = {"ids": {0: "batch", 1: "time"}, **{name: {0: "batch"} for name, _ in states}}
+    example = (torch.zeros(2, 3, dtype=torch.long), tuple(torch.zeros(2, size) for _, size in states))
+    stream = torch.as_tensor(probe_ids, dtype=torch.long).reshape(PROBE_ROWS, -1)
+    half = stream.shape[1] // 2
+    probes = language_model_probes(graph.model, [stream[:, :half], stream[:, half:]], one_step=False)
+    return Graph(graph, inputs, outputs, dynamic, example, probes)
+
+
+class LanguageModelStep(nn.Module):
+    """One step of a language model with no loop in it: what generation calls once per symbol,
+    without the sequence graph's Scan around a single step (a runtime's per-call overhead is
+    most of a small model's step). The same cell code: each layer's `project_inputs` and
+    ScannedLayer.step."""
+
+    def __init__(self, model: RecurrentLM):
+        super().__init__()
+        self.model = in_eval(model)
+        self.layers = nn.ModuleList(ScannedLayer(layer) for layer in self.model.rnn.layers)
+
+    def forward(self, ids: torch.Tensor, state: tuple[torch.Tensor, ...]):
+        x = self.model.embedding(ids)  # (B,) -> (B, E)
+        next_state, signals, given = [], [], list(state)
+        for layer in self.layers:
+            parts, given = given[: layer.parts], given[layer.parts:]
+            new, gates = layer.step(layer.layer.project_inputs(x[:, None])[:, 0], tuple(parts))
+            # An output may not also be an input or another output: copies.
+            next_state.extend(part.clone() for part in new)
+            signals.append(gates)
+            x = new[0]
+        scores = self.model.output(x)
+        log_probs = scores if self.model.adaptive else F.log_softmax(scores, dim=-1)
+        return (log_probs, *next_state, *signals)
+
+
+def language_model_step_graph(model: RecurrentLM, probe_ids: np.ndarray, steps: int = 5) -> Graph:
+    """The step graph: ids (B,) and the state -> log_probs (B, V), the next state, each layer's
+    signals (B, S, H); checked over the first `steps` ids of each probe row, the state carried."""
+    graph = LanguageModelStep(model)
+    inputs, outputs = language_model_names(model)
+    states = state_names(model)
+    dynamic = {"ids": {0: "batch"}, **{name: {0: "batch"} for name, _ in states}}
+    example = (torch.zeros(2, dtype=torch.long), tuple(torch.zeros(2, size) for _, size in states))
+    stream = torch.as_tensor(probe_ids, dtype=torch.long).reshape(PROBE_ROWS, -1)
+    probes = language_model_probes(graph.model, [stream[:, t: t + 1] for t in range(steps)], one_step=True)
     return Graph(graph, inputs, outputs, dynamic, example, probes)
 
 

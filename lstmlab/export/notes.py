@@ -1,6 +1,8 @@
 """FILE.json: what a runtime needs besides the graph, written beside FILE.onnx.
 
     lstmlab        the version that wrote it; format: "onnx", opset: its operator set
+    graph          FILE.onnx's name; language models also have step_graph: FILE.step.onnx's name,
+                   inputs and outputs (ids (batch,), log_probs (batch, V), gates_N (batch, S, H))
     kind           char-lm, word-lm, classifier or forecaster
     inputs,        each input and output of the graph: name, element type, and shape, with
     outputs        "batch" and "time" for the dynamic axes
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from ..classify.trained import Classifier
 from ..forecast.trained import ForecastRun
@@ -35,12 +37,16 @@ NOTES_FORMAT = 1
 
 
 def runtime_notes(kind: str, loaded, graph: Graph, path: Path, opset: int, difference: float,
-                  tolerance: float) -> dict[str, Any]:
+                  tolerance: float, step: Optional[tuple[Graph, Path]] = None) -> dict[str, Any]:
     notes: dict[str, Any] = {
         "lstmlab": __version__, "notes_format": NOTES_FORMAT, "format": "onnx", "opset": opset, "kind": kind,
         "graph": path.name, "inputs": describe(graph, graph.input_names, inputs=True),
         "outputs": describe(graph, graph.output_names, inputs=False),
     }
+    if step is not None:
+        step_graph, step_path = step
+        notes["step_graph"] = {"graph": step_path.name, "inputs": describe(step_graph, step_graph.input_names, True),
+                               "outputs": describe(step_graph, step_graph.output_names, False)}
     if isinstance(loaded, Classifier):
         notes.update(tokenizer=json.loads(loaded.tokenizer.to_json()), special_ids={"padding": PAD_ID, "unknown": UNK_ID},
                      classes=loaded.classes, max_length=loaded.config.data.max_length)
@@ -94,8 +100,8 @@ def describe(graph: Graph, names: list[str], inputs: bool) -> list[dict[str, Any
 
 def output_shape(graph: Graph, name: str, shape: list[Any]) -> list[Any]:
     """An output's shape with its batch and time axes named: every output's first axis is the
-    batch; log_probs and gates_N also have the time axis second."""
+    batch; in a sequence graph log_probs and gates_N also have the time axis second."""
     shape[0] = "batch"
-    if name == "log_probs" or name.startswith("gates_"):
+    if (name == "log_probs" or name.startswith("gates_")) and "time" in graph.dynamic.get("ids", {}).values():
         shape[1] = "time"
     return shape

@@ -35,25 +35,31 @@ def require_onnx() -> None:
         raise LstmlabError(f"export needs {', '.join(missing)}; install the export extra: pip install 'lstmlab[export]'")
 
 
-def write_checked(graph: Graph, path: Path, tolerance: float = TOLERANCE) -> float:
-    """Export `graph` to `path` (replacing what is there only on success); return the largest
-    difference between onnxruntime's outputs and PyTorch's over the probes."""
-    partial = path.with_name(f".{path.name}.partial")
+def write_checked(files: list[tuple[Graph, Path]], tolerance: float = TOLERANCE) -> float:
+    """Export each graph to its path, replacing what is there only when every file has passed;
+    return the largest difference between onnxruntime's outputs and PyTorch's over the probes."""
+    partials = [path.with_name(f".{path.name}.partial") for _, path in files]
     try:
-        try:
-            _export(graph, partial)
-        except Exception as exc:  # the exporter's own failure, which is lstmlab's to report, not the user's
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise LstmlabError(f"torch.onnx could not export this run ({type(exc).__name__}: {first_line[:200]}); "
-                               "please report it with the run's config.json") from exc
-        difference = largest_difference(graph, partial)
-        if not difference <= tolerance:
-            raise LstmlabError(f"the exported graph differs from PyTorch by {difference:.3g} (tolerance {tolerance:g}), "
-                               f"so {path} was not written; please report this with the run's config.json")
-        os.replace(partial, path)
-        return difference
+        largest = 0.0
+        for (graph, path), partial in zip(files, partials):
+            try:
+                _export(graph, partial)
+            except Exception as exc:  # the exporter's own failure, which is lstmlab's to report, not the user's
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise LstmlabError(f"torch.onnx could not export this run ({type(exc).__name__}: {first_line[:200]}); "
+                                   "please report it with the run's config.json") from exc
+            difference = largest_difference(graph, partial)
+            if not difference <= tolerance:
+                raise LstmlabError(f"the exported graph differs from PyTorch by {difference:.3g} (tolerance "
+                                   f"{tolerance:g}), so {path} was not written; please report this with the run's "
+                                   "config.json")
+            largest = max(largest, difference)
+        for (_, path), partial in zip(files, partials):
+            os.replace(partial, path)
+        return largest
     finally:
-        partial.unlink(missing_ok=True)
+        for partial in partials:
+            partial.unlink(missing_ok=True)
 
 
 def _export(graph: Graph, path: Path) -> None:

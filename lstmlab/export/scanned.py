@@ -45,18 +45,24 @@ class ScannedLayer(nn.Module):
         else:
             state = state if isinstance(state, tuple) else (state,)
             start = tuple(part[0].to(weight.dtype) for part in state)
-        names = layer.signal_names()
 
-        def step(carry: tuple[torch.Tensor, ...], x_t: torch.Tensor):
-            # A cell without a cell state carries h in the "cell" slot too (cells.py's _BuiltIn).
-            h, c, values = layer.pointwise(x_t, carry[0] @ weight.T, carry[-1])
-            new = (h, c) if self.parts == 2 else (h,)
+        def body(carry: tuple[torch.Tensor, ...], x_t: torch.Tensor):
+            new, gates = self.step(x_t, carry)
             # Scan's outputs may not alias its carry: the step's outputs are copies.
-            outputs = (h.clone(), torch.stack([values[name] for name in names], dim=1)) if signals else (h.clone(),)
-            return new, outputs
+            return new, ((new[0].clone(), gates) if signals else (new[0].clone(),))
 
         steps = layer.project_inputs(x.to(weight.dtype)).transpose(0, 1)  # (T, B, G·H): scan walks axis 0
-        final, outputs = scan(step, start, steps)
+        final, outputs = scan(body, start, steps)
         out = outputs[0].transpose(0, 1)
         gates = outputs[1].transpose(0, 1) if signals else None
         return out, tuple(part[None] for part in final), gates
+
+    def step(self, x_proj: torch.Tensor, carry: tuple[torch.Tensor, ...]
+             ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """One step: the input part (B, G·H) and the state parts (B, H) -> the new parts and the
+        step's signals (B, S, H). A cell without a cell state carries h in the "cell" slot too
+        (cells.py's _BuiltIn)."""
+        layer = self.layer
+        h, c, values = layer.pointwise(x_proj, carry[0] @ layer.recurrent_weight().T, carry[-1])
+        new = (h, c) if self.parts == 2 else (h,)
+        return new, torch.stack([values[name] for name in layer.signal_names()], dim=1)

@@ -73,6 +73,14 @@ def test_every_cell_matches_pytorch_over_a_200_step_stream_with_the_state_carrie
     final = [part[0].numpy() for layer in state for part in layer]
     for got, want in zip(carried.values(), final):
         np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    # The step graph: one id per row per call, no loop, the same numbers.
+    assert result.step == tmp_path / "model.step.onnx" and notes["step_graph"]["graph"] == "model.step.onnx"
+    stepper = session(result.step)
+    carried = {part["name"]: np.zeros((2, part["size"]), np.float32) for part in notes["state"]}
+    for t in range(20):
+        out = run_graph(stepper, {"ids": ids[:, t].numpy(), **carried})
+        carried = {name: out[f"{name}_next"] for name in carried}
+        np.testing.assert_allclose(out["log_probs"], expected[:, t], atol=1e-4, rtol=0)
 
 
 def test_the_gates_equal_inspect(char_runs, tmp_path):
