@@ -132,10 +132,10 @@ def language_model_graph(model: RecurrentLM, probe_ids: np.ndarray) -> Graph:
 
 
 class LanguageModelStep(nn.Module):
-    """One step of a language model with no loop in it: what generation calls once per symbol,
-    without the sequence graph's Scan around a single step (a runtime's per-call overhead is
-    most of a small model's step). The same cell code: each layer's `project_inputs` and
-    ScannedLayer.step."""
+    """One step of a language model with no loop in it, for runtimes and programs that step one
+    symbol at a time and have no use for Scan (onnxruntime-web ran it no faster than the
+    sequence graph at one step: BENCHMARKS.md §22). The same cell code: each layer's
+    `project_inputs` and ScannedLayer.step."""
 
     def __init__(self, model: RecurrentLM):
         super().__init__()
