@@ -76,10 +76,12 @@ class LanguageModelGraph(nn.Module):
             x, final, gates = layer.run(x, tuple(part[None] for part in parts))
             next_state.extend(part[0] for part in final)
             signals.append(gates)
-        scores = self.model.output(x)
-        # The adaptive softmax already gives log-probabilities (RecurrentLM.output).
-        log_probs = scores if self.model.adaptive else F.log_softmax(scores, dim=-1)
-        return (log_probs, *next_state, *signals)
+        return (self.log_probs(x), *next_state, *signals)
+
+    def log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(..., H) -> (..., V) log-probabilities (the adaptive softmax already gives them: RecurrentLM.output)."""
+        scores = self.model.output(hidden)
+        return scores if self.model.adaptive else F.log_softmax(scores, dim=-1)
 
 
 def state_names(model: RecurrentLM) -> list[tuple[str, int]]:
@@ -131,16 +133,11 @@ def language_model_graph(model: RecurrentLM, probe_ids: np.ndarray) -> Graph:
     return Graph(graph, inputs, outputs, dynamic, example, probes)
 
 
-class LanguageModelStep(nn.Module):
+class LanguageModelStep(LanguageModelGraph):
     """One step of a language model with no loop in it, for runtimes and programs that step one
     symbol at a time and have no use for Scan (onnxruntime-web ran it no faster than the
     sequence graph at one step: BENCHMARKS.md §22). The same cell code: each layer's
     `project_inputs` and ScannedLayer.step."""
-
-    def __init__(self, model: RecurrentLM):
-        super().__init__()
-        self.model = in_eval(model)
-        self.layers = nn.ModuleList(ScannedLayer(layer) for layer in self.model.rnn.layers)
 
     def forward(self, ids: torch.Tensor, state: tuple[torch.Tensor, ...]):
         x = self.model.embedding(ids)  # (B,) -> (B, E)
@@ -152,9 +149,7 @@ class LanguageModelStep(nn.Module):
             next_state.extend(part.clone() for part in new)
             signals.append(gates)
             x = new[0]
-        scores = self.model.output(x)
-        log_probs = scores if self.model.adaptive else F.log_softmax(scores, dim=-1)
-        return (log_probs, *next_state, *signals)
+        return (self.log_probs(x), *next_state, *signals)
 
 
 def language_model_step_graph(model: RecurrentLM, probe_ids: np.ndarray, steps: int = 5) -> Graph:
